@@ -1,1 +1,550 @@
-//! placeholder
+//! Chat templates: turn a list of [`ChatMessage`]s into the prompt text a model expects.
+//!
+//! Templates are Jinja sources (as shipped in `tokenizer_config.json` / `chat_template.jinja`)
+//! rendered with minijinja, set up the way HF transformers' `apply_chat_template` sets up
+//! jinja2: `trim_blocks` and `lstrip_blocks` on, trailing newline dropped, loop controls,
+//! python string/dict methods (`.strip()`, `.startswith()`, `.items()`, ...), a python-style
+//! `tojson`, and the globals `raise_exception(msg)` and `strftime_now(fmt)`. The context holds
+//! `messages`, `add_generation_prompt`, `tools` (none), and `bos_token` / `eos_token` when known.
+//!
+//! The rendered text already contains any BOS the template writes, so encode it without
+//! letting the tokenizer add special tokens again.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr};
+use minijinja::{Environment, Error, ErrorKind, Value};
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    /// The lowercase name templates compare against (`"user"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// One turn of a conversation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message with the given role.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        let content = content.into();
+        Self { role, content }
+    }
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+}
+
+/// Everything that can go wrong compiling or rendering a chat template.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    /// The template source does not parse.
+    #[error("the chat template does not compile: {0}; fix the template source or pass `--template NAME` to use a built-in ({list})", list = builtin_list())]
+    Syntax(String),
+    /// Rendering failed for a reason other than `raise_exception`.
+    #[error("rendering the chat template failed: {0}; the template may use a feature not supported here, try `--template NAME` with a built-in ({list})", list = builtin_list())]
+    Render(String),
+    /// The template itself rejected the conversation via `raise_exception(msg)`.
+    #[error("the chat template rejected the conversation: {message} (adjust the messages, e.g. alternate user/assistant turns, or choose another `--template`)")]
+    Raised { message: String },
+    /// `ChatTemplate::builtin` was given a name it does not know.
+    #[error("unknown built-in chat template `{name}`; known templates: {list}", list = builtin_list())]
+    UnknownBuiltin { name: String },
+    /// The model ships no chat template.
+    #[error("model `{model}` has no chat template; pass `--template NAME` with one of the built-in names ({list}) or run without `--chat`", list = builtin_list())]
+    Missing { model: String },
+}
+
+fn builtin_list() -> String {
+    ChatTemplate::builtin_names().join(", ")
+}
+
+/// Built-ins: (name, source, default BOS, default EOS).
+const BUILTINS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("chatml", CHATML, None, Some("<|im_end|>")),
+    ("llama2", LLAMA2, Some("<s>"), Some("</s>")),
+    (
+        "llama3",
+        LLAMA3,
+        Some("<|begin_of_text|>"),
+        Some("<|eot_id|>"),
+    ),
+    ("mistral", MISTRAL, Some("<s>"), Some("</s>")),
+    ("zephyr", ZEPHYR, None, Some("</s>")),
+    ("gemma", GEMMA, Some("<bos>"), Some("<eos>")),
+];
+const BUILTIN_NAMES: &[&str] = &["chatml", "llama2", "llama3", "mistral", "zephyr", "gemma"];
+
+const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/// Meta's Llama-2-chat template (system folded into the first user turn).
+const LLAMA2: &str = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+/// Meta-Llama-3-8B-Instruct's template.
+const LLAMA3: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+
+/// Mistral-Instruct v0.2 style; a leading system message is prepended to the first user turn.
+const MISTRAL: &str = "{% if messages[0]['role'] == 'system' %}{% set system_message = messages[0]['content'] + '\\n\\n' %}{% set loop_messages = messages[1:] %}{% else %}{% set system_message = '' %}{% set loop_messages = messages %}{% endif %}{{ bos_token }}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + (system_message if loop.first else '') + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+
+/// HuggingFaceH4/zephyr-7b-beta's template (relies on `trim_blocks`).
+const ZEPHYR: &str = "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\\n'  + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+
+/// Gemma-style turns; a leading system message is prepended to the first user turn (as Gemma 3).
+const GEMMA: &str = "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set first_user_prefix = messages[0]['content'] + '\\n\\n' %}{% set loop_messages = messages[1:] %}{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}";
+
+/// A compiled chat template plus the special tokens it may reference.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .finish()
+    }
+}
+
+impl ChatTemplate {
+    const NAME: &'static str = "chat_template";
+
+    /// Compile `source` once. `bos_token`/`eos_token` are exposed to the template when given
+    /// (and left undefined otherwise, as HF does for tokens a tokenizer lacks).
+    pub fn new(
+        source: &str,
+        bos_token: Option<String>,
+        eos_token: Option<String>,
+    ) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(false);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_filter("tojson", tojson);
+        env.add_template_owned(Self::NAME, source.to_owned())
+            .map_err(|e| TemplateError::Syntax(e.to_string()))?;
+        Ok(Self {
+            env,
+            source: source.to_owned(),
+            bos_token,
+            eos_token,
+        })
+    }
+
+    /// A named built-in template (see [`ChatTemplate::builtin_names`]) with its usual special tokens.
+    pub fn builtin(name: &str) -> Result<Self, TemplateError> {
+        let (_, source, bos, eos) = BUILTINS
+            .iter()
+            .find(|(n, ..)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| TemplateError::UnknownBuiltin {
+                name: name.to_owned(),
+            })?;
+        Self::new(source, bos.map(str::to_owned), eos.map(str::to_owned))
+    }
+
+    /// Names accepted by [`ChatTemplate::builtin`].
+    pub fn builtin_names() -> &'static [&'static str] {
+        BUILTIN_NAMES
+    }
+
+    /// The Jinja source this template was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Render `messages`; with `add_generation_prompt` the text ends with the opening of an
+    /// assistant turn so the model continues as the assistant.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
+        let msgs: Vec<Value> = messages
+            .iter()
+            .map(|m| Value::from_object(MessageObject(m.clone())))
+            .collect();
+        ctx.insert("messages", Value::from(msgs));
+        ctx.insert("add_generation_prompt", Value::from(add_generation_prompt));
+        ctx.insert("tools", Value::from(()));
+        if let Some(bos) = &self.bos_token {
+            ctx.insert("bos_token", Value::from(bos.as_str()));
+        }
+        if let Some(eos) = &self.eos_token {
+            ctx.insert("eos_token", Value::from(eos.as_str()));
+        }
+        let tmpl = self
+            .env
+            .get_template(Self::NAME)
+            .map_err(|e| TemplateError::Render(e.to_string()))?;
+        tmpl.render(ctx).map_err(convert_render_error)
+    }
+}
+
+/// A message as the template sees it: a map with keys in HF order (`role`, `content`).
+#[derive(Debug)]
+struct MessageObject(ChatMessage);
+
+impl Object for MessageObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "role" => Some(Value::from(self.0.role.as_str())),
+            "content" => Some(Value::from(self.0.content.as_str())),
+            _ => None,
+        }
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["role", "content"])
+    }
+}
+
+/// Carried as the source of the minijinja error so `render` can tell it apart.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RaisedException(String);
+
+fn raise_exception(msg: String) -> Result<Value, Error> {
+    Err(Error::new(ErrorKind::InvalidOperation, msg.clone()).with_source(RaisedException(msg)))
+}
+
+fn convert_render_error(err: Error) -> TemplateError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(raised) = e.downcast_ref::<RaisedException>() {
+            return TemplateError::Raised {
+                message: raised.0.clone(),
+            };
+        }
+        source = e.source();
+    }
+    TemplateError::Render(err.to_string())
+}
+
+/// `tojson` as HF defines it: python `json.dumps(x, ensure_ascii=False, indent=indent)`,
+/// i.e. `", "` / `": "` separators when compact, and no HTML escaping.
+fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let pad = vec![b' '; indent.unwrap_or(0)];
+    let json = match indent {
+        Some(_) => write_json(value, serde_json::ser::PrettyFormatter::with_indent(&pad)),
+        None => write_json(value, PyCompact),
+    };
+    let json = json.map_err(|e| {
+        let msg = "value cannot be converted to JSON";
+        Error::new(ErrorKind::InvalidOperation, msg).with_source(e)
+    })?;
+    Ok(Value::from_safe_string(json))
+}
+
+fn write_json<F: serde_json::ser::Formatter>(value: &Value, f: F) -> serde_json::Result<String> {
+    let mut out = Vec::new();
+    serde::Serialize::serialize(
+        value,
+        &mut serde_json::Serializer::with_formatter(&mut out, f),
+    )?;
+    // serde_json only ever writes UTF-8.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// serde_json formatter producing python's default compact `json.dumps` layout.
+struct PyCompact;
+
+impl serde_json::ser::Formatter for PyCompact {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        w.write_all(if first { b"" } else { b", " })
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        w.write_all(if first { b"" } else { b", " })
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// `strftime_now(fmt)`: the current time (UTC; no timezone database is bundled) formatted with
+/// the common C `strftime` directives (`%Y %y %m %d %e %H %I %M %S %p %j %b %B %a %A %%`).
+fn strftime_now(fmt: String) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    format_unix_time(secs, &fmt)
+}
+
+fn format_unix_time(secs: i64, fmt: &str) -> String {
+    const MONTHS: &str =
+        "January February March April May June July August September October November December";
+    const DAYS: &str = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday";
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy_mar = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy_mar + 2) / 153;
+    let day = doy_mar - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    const CUM: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let yday = CUM[(month - 1) as usize] + day + i64::from(leap && month > 2);
+    let weekday = (days + 3).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    let month_name = MONTHS
+        .split(' ')
+        .nth((month - 1) as usize)
+        .unwrap_or_default();
+    let day_name = DAYS.split(' ').nth(weekday).unwrap_or_default();
+
+    let mut out = String::with_capacity(fmt.len() + 16);
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        // Writing to a String cannot fail.
+        let _ = match chars.next() {
+            Some('Y') => write!(out, "{year}"),
+            Some('y') => write!(out, "{:02}", year.rem_euclid(100)),
+            Some('m') => write!(out, "{month:02}"),
+            Some('d') => write!(out, "{day:02}"),
+            Some('e') => write!(out, "{day:>2}"),
+            Some('H') => write!(out, "{hour:02}"),
+            Some('I') => write!(out, "{:02}", (hour + 11) % 12 + 1),
+            Some('M') => write!(out, "{minute:02}"),
+            Some('S') => write!(out, "{second:02}"),
+            Some('p') => out.write_str(if hour < 12 { "AM" } else { "PM" }),
+            Some('j') => write!(out, "{yday:03}"),
+            Some('B') => out.write_str(month_name),
+            Some('b') => out.write_str(&month_name[..3]),
+            Some('A') => out.write_str(day_name),
+            Some('a') => out.write_str(&day_name[..3]),
+            Some(other) if other != '%' => write!(out, "%{other}"),
+            _ => out.write_str("%"),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOLLM2: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+    const LLAMA3_REAL: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+    const MISTRAL_V01: &str = "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token + ' ' }}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+    const QWEN_STYLE: &str = r#"{%- if messages[0].role == 'system' %}
+    {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+{%- else %}
+    {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role == "user" or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set content = message.content %}
+        {%- if content.startswith('<think>') %}
+            {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+        {%- endif %}
+        {{- '<|im_start|>assistant\n' + content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if tools %}{{- tools | tojson }}{%- endif %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"#;
+
+    use ChatMessage as M;
+
+    fn tmpl(source: &str) -> ChatTemplate {
+        ChatTemplate::new(source, None, None).unwrap()
+    }
+
+    fn convo() -> Vec<ChatMessage> {
+        vec![
+            M::system("S"),
+            M::user("U1"),
+            M::assistant("A1"),
+            M::user("U2"),
+        ]
+    }
+
+    #[test]
+    fn smollm2_default_system_prompt() {
+        let t = tmpl(SMOLLM2);
+        let out = t.render(&[M::user("What is the capital of France?")], true);
+        assert_eq!(out.unwrap(), "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n");
+        let msgs = [
+            M::system("You are a helpful assistant."),
+            M::user("Write a haiku about the sea."),
+        ];
+        assert_eq!(t.render(&msgs, true).unwrap(), "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWrite a haiku about the sea.<|im_end|>\n<|im_start|>assistant\n");
+        assert!(!t.render(&msgs, false).unwrap().ends_with("assistant\n"));
+    }
+
+    #[test]
+    fn llama3_bos_and_trim() {
+        let t = ChatTemplate::new(LLAMA3_REAL, Some("<|begin_of_text|>".into()), None).unwrap();
+        let out = t.render(&[M::system("You are a bot."), M::user("  Hi \n")], true);
+        assert_eq!(out.unwrap(), "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a bot.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    }
+
+    #[test]
+    fn raise_exception_surfaces_message() {
+        let t = ChatTemplate::new(MISTRAL_V01, Some("<s>".into()), Some("</s>".into())).unwrap();
+        let ok = t.render(&[M::user("a"), M::assistant("b"), M::user("c")], false);
+        assert_eq!(ok.unwrap(), "<s>[INST] a [/INST]b</s> [INST] c [/INST]");
+        let err = t.render(&[M::user("a"), M::user("b")], false).unwrap_err();
+        let alternate = "Conversation roles must alternate user/assistant/user/assistant/...";
+        assert!(matches!(&err, TemplateError::Raised { message } if message == alternate));
+        assert!(err.to_string().contains(alternate), "{err}");
+        let err = t.render(&[M::user("a"), M::new(Role::Tool, "42")], false);
+        let only = "Only user and assistant roles are supported!";
+        assert!(matches!(err, Err(TemplateError::Raised { message }) if message == only));
+    }
+
+    #[test]
+    fn qwen_style_python_methods() {
+        let msgs = [
+            M::user("Hi"),
+            M::assistant("<think>\nhmm\n</think>\n\nHello!"),
+            M::user("Bye"),
+        ];
+        let out = tmpl(QWEN_STYLE).render(&msgs, true).unwrap();
+        assert_eq!(out, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn tojson_and_items_match_python() {
+        let t = tmpl("{{ messages[0] | tojson }}|{{ {'k': [1, 'x']} | tojson(indent=2) }}");
+        let out = t.render(&[M::user("say \"<b>\" & é")], false).unwrap();
+        let want = "{\"role\": \"user\", \"content\": \"say \\\"<b>\\\" & é\"}|{\n  \"k\": [\n    1,\n    \"x\"\n  ]\n}";
+        assert_eq!(out, want);
+        let t = tmpl("{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}");
+        assert_eq!(
+            t.render(&[M::user("u")], false).unwrap(),
+            "role=user;content=u;"
+        );
+    }
+
+    #[test]
+    fn whitespace_control_like_hf() {
+        let t = tmpl("  {% if true %}\nyes\n  {% endif %}\nend\n");
+        assert_eq!(t.render(&[], false).unwrap(), "yes\nend");
+        let t = tmpl("[{{ bos_token }}][{{ tools }}]");
+        assert_eq!(t.render(&[], false).unwrap(), "[][None]");
+    }
+
+    #[test]
+    fn builtins_render() {
+        // In the order of `builtin_names()`: chatml, llama2, llama3, mistral, zephyr, gemma.
+        let expected = [
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n<|im_start|>assistant\n",
+            "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]",
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU1<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+            "<s>[INST] S\n\nU1 [/INST]A1</s>[INST] U2 [/INST]",
+            "<|system|>\nS</s>\n<|user|>\nU1</s>\n<|assistant|>\nA1</s>\n<|user|>\nU2</s>\n<|assistant|>\n",
+            "<bos><start_of_turn>user\nS\n\nU1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n",
+        ];
+        let names = ChatTemplate::builtin_names();
+        assert_eq!(
+            names,
+            ["chatml", "llama2", "llama3", "mistral", "zephyr", "gemma"]
+        );
+        for (name, want) in names.iter().zip(expected) {
+            let t = ChatTemplate::builtin(name).unwrap();
+            assert_eq!(t.render(&convo(), true).unwrap(), want, "built-in {name}");
+            let bad = t.render(&[M::user("a"), M::user("b")], true);
+            let alternates = ["llama2", "mistral", "gemma"].contains(name);
+            assert_eq!(
+                matches!(bad, Err(TemplateError::Raised { .. })),
+                alternates,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_explain_themselves() {
+        let err = ChatTemplate::new("{% for m in messages %}", None, None).unwrap_err();
+        assert!(matches!(err, TemplateError::Syntax(_)));
+        assert!(err.to_string().contains("does not compile"), "{err}");
+        let err = ChatTemplate::builtin("vicuna").unwrap_err().to_string();
+        let names = "chatml, llama2, llama3, mistral, zephyr, gemma";
+        assert!(err.contains("vicuna") && err.contains(names), "{err}");
+        let model = "gpt2".to_string();
+        let err = TemplateError::Missing { model }.to_string();
+        for part in ["gpt2", "--template NAME", names, "--chat"] {
+            assert!(err.contains(part), "{err}");
+        }
+        let err = tmpl("{{ 1 + messages }}").render(&[], false).unwrap_err();
+        assert!(matches!(err, TemplateError::Render(_)), "{err:?}");
+    }
+
+    #[test]
+    fn strftime() {
+        let fmt = "%d %b %Y %H:%M:%S %a %A %B %y %j %I%p %% %q";
+        let want = "14 Nov 2023 22:13:20 Tue Tuesday November 23 318 10PM % %q";
+        assert_eq!(format_unix_time(1_700_000_000, fmt), want);
+        let leap_day = format_unix_time(1_709_164_800, "%Y-%m-%d %j %e");
+        assert_eq!(leap_day, "2024-02-29 060 29");
+        assert_eq!(format_unix_time(0, "%Y-%m-%d %A"), "1970-01-01 Thursday");
+        let year = tmpl("{{ strftime_now('%Y') }}").render(&[], false).unwrap();
+        assert!(year.parse::<i32>().unwrap() >= 2024);
+    }
+}
