@@ -1,0 +1,124 @@
+//! Command-line interface (clap). `main.rs` dispatches; each command lives in `commands/`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lmwb",
+    version,
+    about = "A local-LLM workbench: chat, batch, bench and serve models from one binary"
+)]
+pub struct Cli {
+    /// Config file (default: ~/.config/lmwb/config.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One generation, streamed to stdout; stats to stderr.
+    Run(Box<RunArgs>),
+    /// Headless batch: prompts × models → one file each (not built yet).
+    Batch(NotBuilt),
+    /// Prefill/decode speed, latency percentiles, long-run KV-window checks (not built yet).
+    Bench(NotBuilt),
+    /// OpenAI / Anthropic / Ollama-compatible HTTP server (not built yet).
+    Serve(NotBuilt),
+    /// Local models: list, show (pull and rm are not built yet).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+/// Arguments of a command that is not built yet (accepted so it can say so).
+#[derive(Args, Debug)]
+pub struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Models found in the configured folders: name, architecture, quantization, size, context.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything lmwb knows about one model.
+    Show {
+        /// Model name (from `lmwb models list`) or path.
+        model: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download from the Hugging Face hub (not built yet).
+    Pull(NotBuilt),
+    /// Remove a downloaded model (not built yet).
+    Rm(NotBuilt),
+}
+
+/// Flags shared by every command that generates.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GenArgs {
+    /// Model name (from `lmwb models list`) or path to a .gguf file / safetensors folder.
+    #[arg(short = 'm', long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// 0 turns top-k off.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    /// How many recent tokens the repeat penalty looks at.
+    #[arg(long)]
+    pub repeat_last_n: Option<usize>,
+    #[arg(long)]
+    pub presence_penalty: Option<f32>,
+    #[arg(long)]
+    pub frequency_penalty: Option<f32>,
+    /// Same seed, same text.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Tokens to generate at most (0: until EOS or the context is full).
+    #[arg(short = 'n', long)]
+    pub max_tokens: Option<usize>,
+    /// Stop at this string (never printed); repeatable.
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Keep at most N KV entries (first 4 kept, the rest rotating); 0: no window.
+    #[arg(long)]
+    pub max_kv_size: Option<usize>,
+    /// System message (implies --chat).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Apply the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Use a built-in chat template (chatml, llama2, llama3, mistral, zephyr, gemma) instead of the model's (implies --chat).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// cpu, cuda, cuda:N or metal.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Run quantized weights as stored, even where candle is slow on them (Q4_1, Q5_x).
+    #[arg(long)]
+    pub no_requantize: bool,
+    /// Print one JSON record at the end instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub gen: GenArgs,
+    /// The prompt; `-` or nothing reads it from standard input.
+    pub prompt: Option<String>,
+}

@@ -1,0 +1,14 @@
+//! One module per command; `main.rs` only dispatches here.
+
+pub mod gen;
+pub mod models;
+pub mod run;
+
+/// Exit code for "this command is not built yet" and for usage errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Say that a command is not built yet and which issue brings it.
+pub fn not_built(command: &str) -> u8 {
+    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run` and `lmwb models list|show` work (see README.md)");
+    EXIT_USAGE
+}

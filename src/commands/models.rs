@@ -1,0 +1,117 @@
+//! `lmwb models list|show`.
+
+use crate::cli::ModelsCommand;
+use crate::config::Config;
+use crate::engine::model::inspect;
+use crate::models::{describe, resolve, scan};
+
+fn human_size(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb >= 1000.0 {
+        format!("{:.1} GB", mb / 1000.0)
+    } else {
+        format!("{mb:.0} MB")
+    }
+}
+
+fn human_params(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.1}B", n as f64 / 1e9)
+    } else {
+        format!("{:.0}M", n as f64 / 1e6)
+    }
+}
+
+pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
+    match cmd {
+        ModelsCommand::List { json } => {
+            let entries = scan(&cfg.model_dirs());
+            if json {
+                let rows: Vec<_> = entries
+                    .iter()
+                    .map(|e| match describe(e) {
+                        Ok(info) => {
+                            serde_json::json!({"name": e.name, "path": e.path, "info": info})
+                        }
+                        Err(err) => {
+                            serde_json::json!({"name": e.name, "path": e.path, "error": err})
+                        }
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(0);
+            }
+            if entries.is_empty() {
+                let dirs: Vec<String> = cfg
+                    .model_dirs()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                eprintln!("lmwb: no models in {}; run `bash scripts/fetch-models.sh` for the default model", dirs.join(", "));
+                return Ok(0);
+            }
+            println!(
+                "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
+                "NAME", "ARCH", "QUANT", "PARAMS", "SIZE", "CONTEXT"
+            );
+            for e in &entries {
+                match describe(e) {
+                    Ok(i) => println!(
+                        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
+                        e.name,
+                        i.arch,
+                        i.quant,
+                        human_params(i.params),
+                        human_size(i.size_bytes),
+                        i.context_length
+                    ),
+                    Err(err) => println!("{:<40} unreadable: {err}", e.name),
+                }
+            }
+            Ok(0)
+        }
+        ModelsCommand::Show { model, json } => {
+            let path = resolve(&model, &cfg.model_dirs())?;
+            let info = inspect(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+                return Ok(0);
+            }
+            println!("path:          {}", info.path.display());
+            println!("format:        {}", info.format);
+            println!("architecture:  {}", info.arch);
+            println!("quantization:  {}", info.quant);
+            println!(
+                "parameters:    {} ({})",
+                info.params,
+                human_params(info.params)
+            );
+            println!("size:          {}", human_size(info.size_bytes));
+            println!("context:       {}", info.context_length);
+            println!(
+                "chat template: {}",
+                if info.has_chat_template {
+                    "yes"
+                } else {
+                    "no (use --template NAME)"
+                }
+            );
+            if let Some(c) = &info.config {
+                println!(
+                    "layers:        {} · hidden {} · heads {} (KV {}) · head dim {} · vocab {}",
+                    c.n_layers, c.hidden_size, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size
+                );
+                println!(
+                    "KV cache:      {} per token",
+                    human_size(c.kv_bytes_per_token() as u64)
+                );
+            }
+            for n in &info.notes {
+                println!("note:          {n}");
+            }
+            Ok(0)
+        }
+        ModelsCommand::Pull(_) => Ok(super::not_built("models pull")),
+        ModelsCommand::Rm(_) => Ok(super::not_built("models rm")),
+    }
+}

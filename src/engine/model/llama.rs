@@ -1,0 +1,190 @@
+//! Our llama-family forward pass (llama, qwen2 with QKV bias, qwen3 with QK norm) over
+//! candle tensors. The KV cache is ours ([`KvCache`]), so windowing and reuse are too.
+
+use super::config::{Arch, ModelConfig};
+use super::names::W;
+use super::rope::Rope;
+use super::weights::{Linear, WeightSource};
+use crate::engine::error::LoadError;
+use crate::engine::kv::{causal_mask, KvCache};
+use candle_core::quantized::QMatMul;
+use candle_core::{Device, Result, Tensor};
+use candle_nn::ops::{rms_norm, silu, softmax_last_dim};
+
+struct Block {
+    attn_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The weights of a loaded model and its forward pass.
+pub struct Llama {
+    pub cfg: ModelConfig,
+    embed: QMatMul,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    lm_head: Linear,
+    rope: Rope,
+    device: Device,
+}
+
+impl Llama {
+    /// Build the model from a weight source; `name` maps a logical weight to a tensor name.
+    pub fn load(
+        cfg: ModelConfig,
+        src: &mut dyn WeightSource,
+        name: fn(W) -> String,
+        rope: Rope,
+        device: &Device,
+    ) -> std::result::Result<Llama, LoadError> {
+        let embed = src.matrix(&name(W::Embed))?;
+        let mut blocks = Vec::with_capacity(cfg.n_layers);
+        for i in 0..cfg.n_layers {
+            let qk_norm = cfg.arch == Arch::Qwen3;
+            blocks.push(Block {
+                attn_norm: src.vector(&name(W::AttnNorm(i)))?,
+                q: src.linear(&name(W::Q(i)))?,
+                k: src.linear(&name(W::K(i)))?,
+                v: src.linear(&name(W::V(i)))?,
+                o: src.linear(&name(W::O(i)))?,
+                q_norm: if qk_norm {
+                    Some(src.vector(&name(W::QNorm(i)))?)
+                } else {
+                    None
+                },
+                k_norm: if qk_norm {
+                    Some(src.vector(&name(W::KNorm(i)))?)
+                } else {
+                    None
+                },
+                ffn_norm: src.vector(&name(W::FfnNorm(i)))?,
+                gate: src.linear(&name(W::Gate(i)))?,
+                up: src.linear(&name(W::Up(i)))?,
+                down: src.linear(&name(W::Down(i)))?,
+            });
+        }
+        let norm = src.vector(&name(W::OutNorm))?;
+        let lm_head = if src.has(&name(W::Output)) {
+            src.linear(&name(W::Output))?
+        } else {
+            Linear {
+                w: embed.clone(),
+                b: None,
+            } // tied embeddings
+        };
+        Ok(Llama {
+            cfg,
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            rope,
+            device: device.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Run `tokens` through the model, appending to `cache`; returns the logits of the last
+    /// token as a `(vocab,)` f32 tensor.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let n = tokens.len();
+        let view = cache.begin(n)?;
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embed.embedding(&ids)?; // (n, hidden)
+        let (cos, sin) = self.rope.cos_sin(cache.next_pos(), n, &self.device)?;
+        let mask = if n > 1 {
+            Some(causal_mask(view, &self.device)?)
+        } else {
+            None
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = self.block_forward(block, i, &x, &cos, &sin, mask.as_ref(), cache)?;
+        }
+        cache.commit(tokens);
+        let last = x.narrow(0, n - 1, 1)?;
+        let last = rms_norm(&last, &self.norm, self.cfg.rms_eps as f32)?;
+        self.lm_head.forward(&last)?.squeeze(0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block_forward(
+        &self,
+        b: &Block,
+        layer: usize,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (n, _) = x.dims2()?;
+        let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
+        let eps = cfg.rms_eps as f32;
+
+        let h = rms_norm(x, &b.attn_norm, eps)?;
+        let q = b.q.forward(&h)?.reshape((n, nh, hd))?;
+        let k = b.k.forward(&h)?.reshape((n, nkv, hd))?;
+        let v = b.v.forward(&h)?.reshape((n, nkv, hd))?;
+        let (q, k) = match (&b.q_norm, &b.k_norm) {
+            (Some(qn), Some(kn)) => (
+                rms_norm(&q.contiguous()?, qn, eps)?,
+                rms_norm(&k.contiguous()?, kn, eps)?,
+            ),
+            _ => (q, k),
+        };
+        let q = self
+            .rope
+            .apply(&q.transpose(0, 1)?.contiguous()?.unsqueeze(0)?, cos, sin)?
+            .squeeze(0)?;
+        let k = self
+            .rope
+            .apply(&k.transpose(0, 1)?.contiguous()?.unsqueeze(0)?, cos, sin)?
+            .squeeze(0)?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        let (k_all, v_all) = cache.append(layer, &k, &v)?; // (nkv, total, hd)
+        let total = k_all.dim(1)?;
+
+        // Grouped-query attention without copying K/V: the heads sharing a KV head are
+        // stacked along the rows of one matmul.
+        let rep = nh / nkv;
+        let q = q.reshape((nkv, rep * n, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let att = (q.matmul(&k_all.t()?)? * scale)?;
+        let att = match mask {
+            Some(m) => att
+                .reshape((nkv, rep, n, total))?
+                .broadcast_add(m)?
+                .reshape((nkv, rep * n, total))?,
+            None => att,
+        };
+        let att = softmax_last_dim(&att)?;
+        let y = att.matmul(&v_all)?; // (nkv, rep*n, hd)
+        let y = y
+            .reshape((nh, n, hd))?
+            .transpose(0, 1)?
+            .reshape((n, nh * hd))?;
+        let x = (x + b.o.forward(&y)?)?;
+
+        let h = rms_norm(&x, &b.ffn_norm, eps)?;
+        let g = silu(&b.gate.forward(&h)?)?;
+        let u = b.up.forward(&h)?;
+        let y = b.down.forward(&(g * u)?)?;
+        x + y
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+}

@@ -1,0 +1,268 @@
+//! Reading weights from GGUF files and safetensors checkpoints into candle tensors.
+
+use super::names::bias_of;
+use crate::engine::error::LoadError;
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Result as CResult, Tensor};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A matrix multiplication with an optional bias: `y = x Wᵀ + b`.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub w: QMatMul,
+    pub b: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = self.w.forward(x)?;
+        match &self.b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Quant types whose CPU dot product has no SIMD kernel in candle: they are requantized to
+/// Q8_0 at load so they never run on the slow scalar path.
+pub fn slow_on_cpu(dtype: GgmlDType) -> bool {
+    matches!(
+        dtype,
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_1
+    )
+}
+
+/// Where weights come from: the loader asks by name.
+pub trait WeightSource {
+    fn path(&self) -> &Path;
+    fn has(&self, name: &str) -> bool;
+    /// A 2-D weight for a matmul, in the best form for the device.
+    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError>;
+    /// A small tensor (norm weights, biases) as f32.
+    fn vector(&mut self, name: &str) -> Result<Tensor, LoadError>;
+    /// Notes for `models show` (e.g. what was requantized).
+    fn notes(&self) -> Vec<String>;
+
+    fn linear(&mut self, name: &str) -> Result<Linear, LoadError> {
+        let w = self.matrix(name)?;
+        let bias = bias_of(name);
+        let b = if self.has(&bias) {
+            Some(self.vector(&bias)?)
+        } else {
+            None
+        };
+        Ok(Linear { w, b })
+    }
+
+    fn missing(&self, name: &str) -> LoadError {
+        LoadError::MissingTensor {
+            path: self.path().to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+}
+
+pub struct GgufWeights {
+    pub path: PathBuf,
+    pub content: gguf_file::Content,
+    reader: BufReader<File>,
+    device: Device,
+    requantize: bool,
+    requantized: std::collections::BTreeMap<String, usize>,
+}
+
+impl GgufWeights {
+    pub fn open(path: &Path, device: &Device, requantize: bool) -> Result<GgufWeights, LoadError> {
+        let file = File::open(path).map_err(|e| LoadError::Io {
+            path: path.into(),
+            why: e.to_string(),
+        })?;
+        let mut reader = BufReader::new(file);
+        let content = gguf_file::Content::read(&mut reader).map_err(|e| classify(path, e))?;
+        Ok(GgufWeights {
+            path: path.into(),
+            content,
+            reader,
+            device: device.clone(),
+            requantize: requantize && device.is_cpu(),
+            requantized: Default::default(),
+        })
+    }
+
+    fn read(&mut self, name: &str) -> Result<QTensor, LoadError> {
+        if !self.has(name) {
+            return Err(self.missing(name));
+        }
+        self.content
+            .tensor(&mut self.reader, name, &self.device)
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// The GGUF type of a tensor, if present.
+    pub fn dtype_of(&self, name: &str) -> Option<GgmlDType> {
+        self.content.tensor_infos.get(name).map(|t| t.ggml_dtype)
+    }
+}
+
+/// Turn a candle read error into a truncation or format error naming the file.
+fn classify(path: &Path, e: candle_core::Error) -> LoadError {
+    let why = e.to_string();
+    let truncated = [
+        "remaining in file",
+        "failed to fill whole buffer",
+        "UnexpectedEof",
+        "unexpected end",
+    ]
+    .iter()
+    .any(|p| why.contains(p));
+    if truncated {
+        LoadError::Truncated {
+            path: path.into(),
+            why,
+        }
+    } else {
+        LoadError::Format {
+            path: path.into(),
+            why,
+        }
+    }
+}
+
+impl WeightSource for GgufWeights {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError> {
+        let mut q = self.read(name)?;
+        if self.requantize && slow_on_cpu(q.dtype()) {
+            let from = q.dtype();
+            let t = q
+                .dequantize(&self.device)
+                .map_err(|e| tensor_err(&self.path, name, e))?;
+            q = QTensor::quantize(&t, GgmlDType::Q8_0)
+                .map_err(|e| tensor_err(&self.path, name, e))?;
+            *self.requantized.entry(format!("{from:?}")).or_default() += 1;
+        }
+        QMatMul::from_arc(Arc::new(q)).map_err(|e| tensor_err(&self.path, name, e))
+    }
+
+    fn vector(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        let q = self.read(name)?;
+        q.dequantize(&self.device)
+            .map_err(|e| tensor_err(&self.path, name, e))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.requantized
+            .iter()
+            .map(|(from, n)| format!("{n} {from} tensors requantized to Q8_0 at load (candle has no fast CPU kernel for {from})"))
+            .collect()
+    }
+}
+
+fn tensor_err(path: &Path, name: &str, e: candle_core::Error) -> LoadError {
+    LoadError::Tensor {
+        path: path.into(),
+        why: format!("tensor `{name}`: {e}"),
+    }
+}
+
+/// Safetensors shards of an HF checkpoint, memory-mapped.
+pub struct SafetensorsWeights {
+    pub path: PathBuf,
+    st: candle_core::safetensors::MmapedSafetensors,
+    device: Device,
+    dtype_seen: Option<DType>,
+}
+
+impl SafetensorsWeights {
+    pub fn open(
+        dir: &Path,
+        files: &[PathBuf],
+        device: &Device,
+    ) -> Result<SafetensorsWeights, LoadError> {
+        // SAFETY: the files are only read; lmwb never writes model files while they are mapped.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files) }
+            .map_err(|e| classify(dir, e))?;
+        Ok(SafetensorsWeights {
+            path: dir.into(),
+            st,
+            device: device.clone(),
+            dtype_seen: None,
+        })
+    }
+
+    fn load(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        if !self.has(name) {
+            return Err(self.missing(name));
+        }
+        let t = self
+            .st
+            .load(name, &self.device)
+            .map_err(|e| classify(&self.path, e))?;
+        match t.dtype() {
+            DType::F32 | DType::F16 | DType::BF16 => {}
+            other => {
+                return Err(LoadError::Format {
+                    path: self.path.clone(),
+                    why: format!("tensor `{name}` is {other:?}; only F32, F16 and BF16 checkpoints are supported"),
+                })
+            }
+        }
+        self.dtype_seen.get_or_insert(t.dtype());
+        t.to_dtype(DType::F32)
+            .map_err(|e| tensor_err(&self.path, name, e))
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.st.get(name).is_ok()
+    }
+
+    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError> {
+        Ok(QMatMul::Tensor(self.load(name)?))
+    }
+
+    fn vector(&mut self, name: &str) -> Result<Tensor, LoadError> {
+        self.load(name)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self.dtype_seen {
+            Some(DType::F32) | None => vec![],
+            Some(d) => vec![format!("{d:?} weights computed in F32")],
+        }
+    }
+}
+
+impl SafetensorsWeights {
+    /// Parameter count and the most common dtype, from the headers.
+    pub fn summary(&self) -> (u64, String) {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut params = 0u64;
+        for (_, view) in self.st.tensors() {
+            let n: u64 = view.shape().iter().map(|&d| d as u64).product();
+            params += n;
+            *counts.entry(format!("{:?}", view.dtype())).or_default() += n;
+        }
+        let dtype = counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(d, _)| d)
+            .unwrap_or_default();
+        (params, dtype)
+    }
+}
