@@ -1,0 +1,5 @@
+//! Helpers shared by integration tests (`mod common;` in a test file).
+#![allow(dead_code)]
+
+pub mod tiny;
+pub mod tiny_vocab;
