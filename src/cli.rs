@@ -65,23 +65,23 @@ pub struct GenArgs {
     /// Model name (from `lmwb models list`) or path to a .gguf file / safetensors folder.
     #[arg(short = 'm', long)]
     pub model: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
     /// 0 turns top-k off.
     #[arg(long)]
     pub top_k: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_p: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub repeat_penalty: Option<f32>,
     /// How many recent tokens the repeat penalty looks at.
     #[arg(long)]
     pub repeat_last_n: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub presence_penalty: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub frequency_penalty: Option<f32>,
     /// Same seed, same text.
     #[arg(long)]

@@ -20,6 +20,8 @@ pub enum ResolveError {
         dirs: String,
         hint: String,
     },
+    #[error("model file {0} does not exist: check the path, or run `lmwb models list` to see the models lmwb finds")]
+    MissingFile(PathBuf),
     #[error("`{name}` matches several models: {matches}; give more of the name or a path")]
     Ambiguous { name: String, matches: String },
 }
@@ -126,6 +128,15 @@ pub fn resolve(spec: &str, dirs: &[PathBuf]) -> Result<PathBuf, ResolveError> {
                 })
             }
         }
+    }
+    // No name matched: a spec with a folder or a model extension was meant as a path.
+    let looks_like_path = spec.contains(std::path::MAIN_SEPARATOR)
+        || spec.contains('/')
+        || as_path.extension().is_some_and(|e| {
+            e.eq_ignore_ascii_case("gguf") || e.eq_ignore_ascii_case("safetensors")
+        });
+    if looks_like_path {
+        return Err(ResolveError::MissingFile(as_path));
     }
     let dirs_s = dirs
         .iter()

@@ -3,3 +3,4 @@
 
 pub mod tiny;
 pub mod tiny_vocab;
+pub mod real;
