@@ -23,6 +23,7 @@ pub fn engine_options(args: &GenArgs, cfg: &Config) -> anyhow::Result<EngineOpti
         load: LoadOptions {
             device,
             requantize: cfg.requantize && !args.no_requantize,
+            own_kernels: true,
         },
         prefill_chunk: cfg.prefill_chunk.max(1),
     })

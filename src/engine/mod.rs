@@ -6,6 +6,7 @@
 pub mod detok;
 pub mod error;
 mod generate;
+pub mod kernels;
 pub mod kv;
 pub mod model;
 pub mod request;

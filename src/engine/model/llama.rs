@@ -2,14 +2,33 @@
 //! candle tensors. The KV cache is ours ([`KvCache`]), so windowing and reuse are too.
 
 use super::config::{Arch, ModelConfig};
+use super::norm::rms_norm_ggml;
 use super::names::W;
 use super::rope::Rope;
-use super::weights::{Linear, WeightSource};
+use super::weights::{Linear, Matrix, WeightSource};
 use crate::engine::error::LoadError;
 use crate::engine::kv::{causal_mask, KvCache};
-use candle_core::quantized::QMatMul;
 use candle_core::{Device, Result, Tensor};
-use candle_nn::ops::{rms_norm, silu, softmax_last_dim};
+use candle_nn::ops::{silu, softmax_last_dim};
+
+/// Round to F16 precision and back. Attention runs on F16 keys and values as llama.cpp's
+/// default KV cache does: Q and the softmax weights are rounded before each product, as
+/// ggml converts them to the F16 cache's type. Greedy outputs then agree with llama.cpp.
+fn round_f16(t: &Tensor) -> Result<Tensor> {
+    t.to_dtype(candle_core::DType::F16)?.to_dtype(candle_core::DType::F32)
+}
+
+/// RMS norm; on the CPU computed as ggml does (see [`rms_norm_ggml`]).
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return candle_nn::ops::rms_norm(x, w, eps);
+    }
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let ws = w.to_vec1::<f32>()?;
+    let mut out = vec![0f32; xs.len()];
+    rms_norm_ggml(&xs, &ws, eps, &mut out);
+    Tensor::from_vec(out, x.shape(), x.device())
+}
 
 struct Block {
     attn_norm: Tensor,
@@ -28,7 +47,7 @@ struct Block {
 /// The weights of a loaded model and its forward pass.
 pub struct Llama {
     pub cfg: ModelConfig,
-    embed: QMatMul,
+    embed: Matrix,
     blocks: Vec<Block>,
     norm: Tensor,
     lm_head: Linear,
@@ -153,6 +172,8 @@ impl Llama {
             .apply(&k.transpose(0, 1)?.contiguous()?.unsqueeze(0)?, cos, sin)?
             .squeeze(0)?;
         let v = v.transpose(0, 1)?.contiguous()?;
+        // The cache holds F16 values as llama.cpp's default cache does (see `round_f16`).
+        let (k, v) = (round_f16(&k)?, round_f16(&v)?);
         let (k_all, v_all) = cache.append(layer, &k, &v)?; // (nkv, total, hd)
         let total = k_all.dim(1)?;
 
@@ -160,6 +181,7 @@ impl Llama {
         // stacked along the rows of one matmul.
         let rep = nh / nkv;
         let q = q.reshape((nkv, rep * n, hd))?;
+        let q = round_f16(&q)?;
         let scale = 1.0 / (hd as f64).sqrt();
         let att = (q.matmul(&k_all.t()?)? * scale)?;
         let att = match mask {
@@ -170,6 +192,7 @@ impl Llama {
             None => att,
         };
         let att = softmax_last_dim(&att)?;
+        let att = round_f16(&att)?;
         let y = att.matmul(&v_all)?; // (nkv, rep*n, hd)
         let y = y
             .reshape((nh, n, hd))?

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod llama;
 pub mod names;
+pub mod norm;
 pub mod rope;
 pub mod weights;
 
@@ -26,6 +27,8 @@ pub struct LoadOptions {
     pub device: Device,
     /// Requantize quant types that are slow on the CPU (Q4_1, Q5_x) to Q8_0.
     pub requantize: bool,
+    /// Run Q4_0/Q4_1/Q8_0 weights on lmwb's own CPU kernels (else candle's).
+    pub own_kernels: bool,
 }
 
 impl Default for LoadOptions {
@@ -33,6 +36,7 @@ impl Default for LoadOptions {
         LoadOptions {
             device: Device::Cpu,
             requantize: true,
+            own_kernels: true,
         }
     }
 }
@@ -213,7 +217,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, LoadError> {
 }
 
 fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, LoadError> {
-    let mut src = GgufWeights::open(path, &opts.device, opts.requantize)?;
+    let mut src = GgufWeights::open(path, &opts.device, opts.requantize, opts.own_kernels)?;
     let cfg = ModelConfig::from_gguf(&src.content).map_err(|e| LoadError::Config {
         path: path.into(),
         why: e.to_string(),

@@ -14,50 +14,58 @@ pub enum RopeStyle {
 }
 
 pub struct Rope {
-    inv_freq: Vec<f32>,
+    /// `freq_base^(-2/head_dim)`: each pair's angle is the previous pair's times this.
+    theta_scale: f32,
+    /// Per-pair divisors of the angle (GGUF `rope_freqs.weight`, or Llama-3 scaling).
+    factors: Vec<f32>,
     pub style: RopeStyle,
 }
 
 impl Rope {
-    /// Frequencies from the config, optionally divided by per-dimension factors
+    /// Frequencies from the config, optionally divided by per-pair factors
     /// (GGUF `rope_freqs.weight`).
     pub fn new(cfg: &ModelConfig, style: RopeStyle, freq_factors: Option<Vec<f32>>) -> Rope {
         let half = cfg.head_dim / 2;
-        let mut inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f32 / cfg.head_dim as f32))
-            .collect();
-        if let Some(f) = freq_factors.filter(|f| f.len() == half) {
-            inv_freq.iter_mut().zip(f).for_each(|(x, f)| *x /= f);
-        } else if let Some(s) = &cfg.llama3_rope {
-            let low_wavelen = s.original_max_position_embeddings as f32 / s.low_freq_factor;
-            let high_wavelen = s.original_max_position_embeddings as f32 / s.high_freq_factor;
-            for x in inv_freq.iter_mut() {
-                let wavelen = 2.0 * std::f32::consts::PI / *x;
-                *x = if wavelen < high_wavelen {
-                    *x
-                } else if wavelen > low_wavelen {
-                    *x / s.factor
-                } else {
-                    let smooth = (s.original_max_position_embeddings as f32 / wavelen
-                        - s.low_freq_factor)
-                        / (s.high_freq_factor - s.low_freq_factor);
-                    (1.0 - smooth) * *x / s.factor + smooth * *x
-                };
+        let theta_scale = cfg.rope_theta.powf(-2.0 / cfg.head_dim as f32);
+        let factors = match (freq_factors.filter(|f| f.len() == half), &cfg.llama3_rope) {
+            (Some(f), _) => f,
+            (None, Some(s)) => {
+                let low_wavelen = s.original_max_position_embeddings as f32 / s.low_freq_factor;
+                let high_wavelen = s.original_max_position_embeddings as f32 / s.high_freq_factor;
+                (0..half)
+                    .map(|i| {
+                        let f = theta_scale.powi(i as i32);
+                        let wavelen = 2.0 * std::f32::consts::PI / f;
+                        if wavelen < high_wavelen {
+                            1.0
+                        } else if wavelen > low_wavelen {
+                            s.factor
+                        } else {
+                            let smooth = (s.original_max_position_embeddings as f32 / wavelen - s.low_freq_factor)
+                                / (s.high_freq_factor - s.low_freq_factor);
+                            1.0 / ((1.0 - smooth) / s.factor + smooth)
+                        }
+                    })
+                    .collect()
             }
-        }
-        Rope { inv_freq, style }
+            (None, None) => vec![1.0; half],
+        };
+        Rope { theta_scale, factors, style }
     }
 
-    /// `(cos, sin)`, each `(n, head_dim / 2)`, for positions `start..start + n`.
+    /// `(cos, sin)`, each `(n, head_dim / 2)`, for positions `start..start + n`, computed
+    /// as llama.cpp's rope cache does (angle multiplied pair by pair, in f32).
     pub fn cos_sin(&self, start: usize, n: usize, device: &Device) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
+        let half = self.factors.len();
         let mut cos = Vec::with_capacity(n * half);
         let mut sin = Vec::with_capacity(n * half);
         for p in start..start + n {
-            for f in &self.inv_freq {
-                let a = p as f32 * f;
+            let mut theta = p as f32;
+            for ff in &self.factors {
+                let a = theta / ff;
                 cos.push(a.cos());
                 sin.push(a.sin());
+                theta *= self.theta_scale;
             }
         }
         Ok((

@@ -3,16 +3,41 @@
 use super::names::bias_of;
 use crate::engine::error::LoadError;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use crate::engine::kernels::{self, QWeight};
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A weight matrix: candle's own matmul, or our GGML kernels on the CPU.
+#[derive(Clone, Debug)]
+pub enum Matrix {
+    Candle(QMatMul),
+    Ggml(QWeight),
+}
+
+impl Matrix {
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        match self {
+            Matrix::Candle(m) => m.forward(x),
+            Matrix::Ggml(w) => w.forward(x),
+        }
+    }
+
+    /// Rows `ids` of the matrix (token embeddings), as f32.
+    pub fn embedding(&self, ids: &Tensor) -> CResult<Tensor> {
+        match self {
+            Matrix::Candle(m) => m.embedding(ids),
+            Matrix::Ggml(w) => w.qtensor().embedding(ids),
+        }
+    }
+}
+
 /// A matrix multiplication with an optional bias: `y = x Wᵀ + b`.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    pub w: QMatMul,
+    pub w: Matrix,
     pub b: Option<Tensor>,
 }
 
@@ -40,7 +65,7 @@ pub trait WeightSource {
     fn path(&self) -> &Path;
     fn has(&self, name: &str) -> bool;
     /// A 2-D weight for a matmul, in the best form for the device.
-    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError>;
+    fn matrix(&mut self, name: &str) -> Result<Matrix, LoadError>;
     /// A small tensor (norm weights, biases) as f32.
     fn vector(&mut self, name: &str) -> Result<Tensor, LoadError>;
     /// Notes for `models show` (e.g. what was requantized).
@@ -71,11 +96,12 @@ pub struct GgufWeights {
     reader: BufReader<File>,
     device: Device,
     requantize: bool,
+    own_kernels: bool,
     requantized: std::collections::BTreeMap<String, usize>,
 }
 
 impl GgufWeights {
-    pub fn open(path: &Path, device: &Device, requantize: bool) -> Result<GgufWeights, LoadError> {
+    pub fn open(path: &Path, device: &Device, requantize: bool, own_kernels: bool) -> Result<GgufWeights, LoadError> {
         let file = File::open(path).map_err(|e| LoadError::Io {
             path: path.into(),
             why: e.to_string(),
@@ -88,6 +114,7 @@ impl GgufWeights {
             reader,
             device: device.clone(),
             requantize: requantize && device.is_cpu(),
+            own_kernels,
             requantized: Default::default(),
         })
     }
@@ -140,18 +167,23 @@ impl WeightSource for GgufWeights {
         self.content.tensor_infos.contains_key(name)
     }
 
-    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError> {
+    fn matrix(&mut self, name: &str) -> Result<Matrix, LoadError> {
         let mut q = self.read(name)?;
+        let path = self.path.clone();
+        let err = |e| tensor_err(&path, name, e);
+        if self.device.is_cpu() && self.own_kernels && kernels::supported(q.dtype()) {
+            return Ok(Matrix::Ggml(QWeight::new(Arc::new(q)).map_err(err)?));
+        }
         if self.requantize && slow_on_cpu(q.dtype()) {
             let from = q.dtype();
-            let t = q
-                .dequantize(&self.device)
-                .map_err(|e| tensor_err(&self.path, name, e))?;
-            q = QTensor::quantize(&t, GgmlDType::Q8_0)
-                .map_err(|e| tensor_err(&self.path, name, e))?;
+            let t = q.dequantize(&self.device).map_err(err)?;
+            q = QTensor::quantize(&t, GgmlDType::Q8_0).map_err(err)?;
             *self.requantized.entry(format!("{from:?}")).or_default() += 1;
+            if self.own_kernels {
+                return Ok(Matrix::Ggml(QWeight::new(Arc::new(q)).map_err(err)?));
+            }
         }
-        QMatMul::from_arc(Arc::new(q)).map_err(|e| tensor_err(&self.path, name, e))
+        Ok(Matrix::Candle(QMatMul::from_arc(Arc::new(q)).map_err(err)?))
     }
 
     fn vector(&mut self, name: &str) -> Result<Tensor, LoadError> {
@@ -232,8 +264,8 @@ impl WeightSource for SafetensorsWeights {
         self.st.get(name).is_ok()
     }
 
-    fn matrix(&mut self, name: &str) -> Result<QMatMul, LoadError> {
-        Ok(QMatMul::Tensor(self.load(name)?))
+    fn matrix(&mut self, name: &str) -> Result<Matrix, LoadError> {
+        Ok(Matrix::Candle(QMatMul::Tensor(self.load(name)?)))
     }
 
     fn vector(&mut self, name: &str) -> Result<Tensor, LoadError> {
