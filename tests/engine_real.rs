@@ -4,10 +4,8 @@
 //!
 //! One engine is shared by the whole binary (`real::shared_engine`); each test holds its
 //! lock so requests of different tests never interleave in the single KV cache slot.
-//! Tests that compare two runs token for token either make sure both runs are cold or use
-//! fresh engines: a reused prefix takes another path through the model (one token fed
-//! instead of a chunk), and today that path does not give bit-identical logits (the two
-//! `#[ignore]`d tests pin that bug down).
+//! A reused prefix feeds fewer tokens through the model than a cold run; the CPU forward
+//! is batch-invariant, so both give bit-identical logits (two tests pin that down).
 //! Needs the model: `bash scripts/fetch-models.sh`.
 
 #[path = "common/real.rs"]
@@ -61,7 +59,6 @@ fn same_seed_gives_same_text_and_other_seeds_differ() {
 /// PRODUCT.md: "same seed → same text". On one engine the second run reuses the cached
 /// prompt and feeds only its last token, and that path gives different logits.
 #[test]
-#[ignore = "known engine bug: a reused prefix changes the logits (batch-variant quantized forward); run with --ignored"]
 fn same_seed_gives_same_text_on_a_warm_engine() {
     let engine = real::load_engine();
     let a = stream(engine.generate(sampled(STORY, 1234, 40))).unwrap();
@@ -255,7 +252,6 @@ fn second_chat_turn_reuses_the_prefix() {
 /// Prefix reuse must not change the output: turn 2 on the engine that ran turn 1 and on a
 /// cold engine must give the same greedy tokens.
 #[test]
-#[ignore = "known engine bug: a reused prefix changes the logits (batch-variant quantized forward); run with --ignored"]
 fn second_chat_turn_matches_a_cold_run() {
     let engine = real::load_engine();
     let t1 = stream(engine.generate(greedy(chat(vec![ChatMessage::user(turns().0)]), 24))).unwrap();

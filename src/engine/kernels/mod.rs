@@ -36,7 +36,7 @@ macro_rules! dispatch {
         pub fn $name(x: &[$x], y: &[$y]) -> f32 {
             #[cfg(target_arch = "x86_64")]
             if use_avx2() {
-                // SAFETY: AVX2 and FMA were detected at run time.
+                // SAFETY: AVX2, FMA and F16C were detected at run time.
                 return unsafe { avx2::$name(x, y) };
             }
             paste_scalar!($name)(x, y)
@@ -105,11 +105,11 @@ impl QWeight {
         let dtype = self.q.dtype();
         // Weight rows in parallel (a task per block of rows, all columns of x), then
         // transposed into (m, n).
-        const ROWS_PER_TASK: usize = 16;
+        let rows_per_task = n.div_ceil(rayon::current_num_threads() * 8).max(16);
         let mut by_row = vec![0f32; n * m];
-        by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(t, chunk)| {
+        by_row.par_chunks_mut(rows_per_task * m).enumerate().for_each(|(t, chunk)| {
             for (i, cell) in chunk.iter_mut().enumerate() {
-                let row = t * ROWS_PER_TASK + i / m;
+                let row = t * rows_per_task + i / m;
                 let col = i % m;
                 let (w, a) = (row * nb..(row + 1) * nb, col * nb..(col + 1) * nb);
                 *cell = match (&acts, dtype) {

@@ -2,6 +2,7 @@
 //! candle tensors. The KV cache is ours ([`KvCache`]), so windowing and reuse are too.
 
 use super::config::{Arch, ModelConfig};
+use super::attention::attend_cpu;
 use super::norm::rms_norm_ggml;
 use super::names::W;
 use super::rope::Rope;
@@ -177,27 +178,30 @@ impl Llama {
         let (k_all, v_all) = cache.append(layer, &k, &v)?; // (nkv, total, hd)
         let total = k_all.dim(1)?;
 
-        // Grouped-query attention without copying K/V: the heads sharing a KV head are
-        // stacked along the rows of one matmul.
-        let rep = nh / nkv;
-        let q = q.reshape((nkv, rep * n, hd))?;
-        let q = round_f16(&q)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let att = (q.matmul(&k_all.t()?)? * scale)?;
-        let att = match mask {
-            Some(m) => att
-                .reshape((nkv, rep, n, total))?
-                .broadcast_add(m)?
-                .reshape((nkv, rep * n, total))?,
-            None => att,
+        let y = if x.device().is_cpu() {
+            // Row by row, batch-invariant (see attention.rs); row i sees the cached
+            // entries before it and the new rows up to itself.
+            attend_cpu(&round_f16(&q)?, &k_all, &v_all, scale as f32, |i| total - n + i + 1)?
+        } else {
+            // Grouped-query attention without copying K/V: the heads sharing a KV head
+            // are stacked along the rows of one matmul.
+            let rep = nh / nkv;
+            let q = round_f16(&q.reshape((nkv, rep * n, hd))?)?;
+            let att = (q.matmul(&k_all.t()?)? * scale)?;
+            let att = match mask {
+                Some(m) => att
+                    .reshape((nkv, rep, n, total))?
+                    .broadcast_add(m)?
+                    .reshape((nkv, rep * n, total))?,
+                None => att,
+            };
+            let att = round_f16(&softmax_last_dim(&att)?)?;
+            att.matmul(&v_all)? // (nkv, rep*n, hd)
+                .reshape((nh, n, hd))?
+                .transpose(0, 1)?
+                .reshape((n, nh * hd))?
         };
-        let att = softmax_last_dim(&att)?;
-        let att = round_f16(&att)?;
-        let y = att.matmul(&v_all)?; // (nkv, rep*n, hd)
-        let y = y
-            .reshape((nh, n, hd))?
-            .transpose(0, 1)?
-            .reshape((n, nh * hd))?;
         let x = (x + b.o.forward(&y)?)?;
 
         let h = rms_norm(&x, &b.ffn_norm, eps)?;
