@@ -1,6 +1,7 @@
 //! Model loading: GGUF files and safetensors folders become a [`Llama`] plus its tokenizer,
 //! chat template and a description ([`ModelInfo`]).
 
+pub mod attention;
 pub mod config;
 pub mod llama;
 pub mod names;
