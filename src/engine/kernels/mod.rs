@@ -130,3 +130,108 @@ impl QWeight {
         Tensor::from_vec(out, shape, x.device())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.05) { 8.0 } else { 1.0 }).collect()
+    }
+
+    fn weight(dtype: GgmlDType, n: usize, k: usize, seed: u64) -> (QWeight, Tensor) {
+        let w = Tensor::from_vec(random(n * k, seed), (n, k), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, dtype).unwrap();
+        let deq = q.dequantize(&Device::Cpu).unwrap();
+        (QWeight::new(Arc::new(q)).unwrap(), deq)
+    }
+
+    /// Our matmul against the dequantized weights times unquantized activations, in f64.
+    #[test]
+    fn matmul_matches_a_dequantized_reference() {
+        for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let (n, k, m) = (70, 256, 3);
+            let (w, deq) = weight(dtype, n, k, 7);
+            let x = Tensor::from_vec(random(m * k, 11), (m, k), &Device::Cpu).unwrap();
+            let got = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            let wv = deq.to_vec2::<f32>().unwrap();
+            let xv = x.to_vec2::<f32>().unwrap();
+            for (r, row) in got.iter().enumerate() {
+                for (c, &g) in row.iter().enumerate() {
+                    let exact: f64 = wv[c].iter().zip(&xv[r]).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let scale: f64 = wv[c].iter().zip(&xv[r]).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+                    // Activations are quantized to 8 bits: relative error ~1/127 of the terms.
+                    assert!((g as f64 - exact).abs() <= 0.01 * scale + 1e-4, "{dtype:?} [{r},{c}]: {g} vs {exact}");
+                }
+            }
+        }
+    }
+
+    /// The SIMD and scalar dot products return the same bits.
+    #[test]
+    fn simd_and_scalar_dots_are_bit_identical() {
+        if !avx2::available() {
+            return; // nothing to compare on this CPU: the scalar path is the only one
+        }
+        let k = 32 * 37;
+        let xs = random(k, 3);
+        let mut a8_0 = vec![BlockQ8_0::default(); k / QK];
+        let mut a8_1 = vec![BlockQ8_1::default(); k / QK];
+        quantize_row_q8_0(&xs, &mut a8_0);
+        quantize_row_q8_1(&xs, &mut a8_1);
+        for seed in 0..20 {
+            for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+                let (w, _) = weight(dtype, 1, k, seed);
+                let data = w.q.data().unwrap();
+                #[cfg(target_arch = "x86_64")]
+                let (simd, scalar) = unsafe {
+                    match dtype {
+                        GgmlDType::Q4_0 => {
+                            let b = as_blocks::<BlockQ4_0>(&data);
+                            (avx2::dot_q4_0_q8_0(b, &a8_0), dot::dot_q4_0_q8_0_scalar(b, &a8_0))
+                        }
+                        GgmlDType::Q4_1 => {
+                            let b = as_blocks::<BlockQ4_1>(&data);
+                            (avx2::dot_q4_1_q8_1(b, &a8_1), dot::dot_q4_1_q8_1_scalar(b, &a8_1))
+                        }
+                        _ => {
+                            let b = as_blocks::<BlockQ8_0>(&data);
+                            (avx2::dot_q8_0_q8_0(b, &a8_0), dot::dot_q8_0_q8_0_scalar(b, &a8_0))
+                        }
+                    }
+                };
+                assert_eq!(simd.to_bits(), scalar.to_bits(), "{dtype:?} seed {seed}: {simd} vs {scalar}");
+            }
+        }
+    }
+
+    /// A row's result does not depend on the other rows computed with it.
+    #[test]
+    fn rows_are_batch_invariant() {
+        let (w, _) = weight(GgmlDType::Q4_1, 40, 128, 5);
+        let x = Tensor::from_vec(random(5 * 128, 9), (5, 128), &Device::Cpu).unwrap();
+        let all = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        for r in 0..5 {
+            let one = w.forward(&x.narrow(0, r, 1).unwrap()).unwrap().to_vec2::<f32>().unwrap();
+            assert_eq!(one[0], all[r]);
+        }
+    }
+
+    #[test]
+    fn q8_1_rounds_like_llama_cpp() {
+        // 0.5 steps round half to even; s is f16(d * Σq).
+        let mut x = vec![0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = 3.5;
+        x[3] = -2.5;
+        let mut b = [BlockQ8_1::default()];
+        quantize_row_q8_1(&x, &mut b);
+        assert_eq!(&b[0].qs[..4], &[127, 2, 4, -2]);
+        assert_eq!(b[0].d.to_f32(), 1.0);
+        assert_eq!(b[0].s.to_f32(), 131.0);
+    }
+}
