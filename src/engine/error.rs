@@ -44,8 +44,85 @@ pub enum EngineError {
     WindowTooSmall(usize),
     #[error("the prompt is empty: give some text to continue")]
     EmptyPrompt,
-    #[error("model computation failed: {0}")]
-    Compute(#[from] candle_core::Error),
+    /// Not a `source()`: the message already holds candle's text, without its backtrace.
+    #[error("model computation failed: {}", candle_msg(.0))]
+    Compute(candle_core::Error),
     #[error("the engine thread has stopped; restart lmwb")]
     Gone,
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(e: candle_core::Error) -> Self {
+        EngineError::Compute(e)
+    }
+}
+
+/// A candle error's message on one line, without the backtrace candle attaches to its errors
+/// when `RUST_BACKTRACE` is set (`WithBacktrace`, possibly inside `Context` / `WithPath`).
+/// Use it wherever a candle error becomes text.
+pub fn candle_msg(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => candle_msg(inner),
+        E::Context { inner, context } => format!("{context}: {}", candle_msg(inner)),
+        E::WithPath { inner, path } => format!("{}: {}", path.display(), candle_msg(inner)),
+        E::WrappedContext { wrapped, context } => match wrapped.downcast_ref::<E>() {
+            Some(inner) => format!("{context}: {}", candle_msg(inner)),
+            None => format!("{context}: {wrapped}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Error as CError;
+    use std::backtrace::Backtrace;
+
+    fn with_bt(e: CError) -> CError {
+        CError::WithBacktrace {
+            inner: Box::new(e),
+            backtrace: Box::new(Backtrace::force_capture()),
+        }
+    }
+
+    fn assert_no_backtrace(msg: &str) {
+        assert!(!msg.contains('\n'), "several lines: {msg}");
+        assert!(!msg.contains("backtrace"), "{msg}");
+        assert!(!msg.contains(".rs:"), "stack frames: {msg}");
+    }
+
+    #[test]
+    fn candle_msg_drops_nested_backtraces() {
+        let plain = CError::Msg("boom".into());
+        assert_eq!(candle_msg(&plain), "boom");
+        assert_eq!(candle_msg(&with_bt(CError::Msg("boom".into()))), "boom");
+
+        let nested = with_bt(
+            with_bt(CError::Msg("boom".into()))
+                .with_path("/m/x.gguf")
+                .context("reading weights"),
+        );
+        let msg = candle_msg(&nested);
+        assert_no_backtrace(&msg);
+        assert_eq!(msg, "reading weights: /m/x.gguf: boom");
+        // What it replaces: candle's own text carries the frames.
+        assert!(nested.to_string().contains('\n'));
+
+        let wrapped = CError::WrappedContext {
+            wrapped: Box::new(with_bt(CError::Msg("boom".into()))),
+            context: "decoding".into(),
+        };
+        assert_eq!(candle_msg(&wrapped), "decoding: boom");
+    }
+
+    #[test]
+    fn compute_error_message_has_no_backtrace() {
+        let e: EngineError = with_bt(CError::Msg("shape mismatch".into()).context("matmul")).into();
+        let msg = e.to_string();
+        assert_no_backtrace(&msg);
+        assert_eq!(msg, "model computation failed: matmul: shape mismatch");
+        assert!(std::error::Error::source(&e).is_none());
+    }
 }

@@ -62,8 +62,8 @@ pub fn parse_device(spec: &str) -> Result<Device, LoadError> {
         "metal" if !candle_core::utils::metal_is_available() => {
             Err(err("this lmwb was built without Metal; rebuild with `cargo build --release --features metal`".into()))
         }
-        "cuda" => Device::new_cuda(index).map_err(|e| err(e.to_string())),
-        "metal" => Device::new_metal(index).map_err(|e| err(e.to_string())),
+        "cuda" => Device::new_cuda(index).map_err(|e| err(error::candle_msg(&e))),
+        "metal" => Device::new_metal(index).map_err(|e| err(error::candle_msg(&e))),
         other => Err(err(format!("unknown device kind `{other}`; use cpu, cuda, cuda:N or metal"))),
     }
 }

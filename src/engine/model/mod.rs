@@ -9,7 +9,7 @@ pub mod norm;
 pub mod rope;
 pub mod weights;
 
-use crate::engine::error::LoadError;
+use crate::engine::error::{candle_msg, LoadError};
 use crate::engine::tokenizer::Tokenizer;
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
@@ -177,10 +177,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, LoadError> {
                 path: p.clone(),
                 why: e.to_string(),
             })?;
-            let ct = gguf_file::Content::read(&mut f).map_err(|e| LoadError::Format {
-                path: p.clone(),
-                why: e.to_string(),
-            })?;
+            let ct = gguf_file::Content::read(&mut f).map_err(|e| weights::classify(&p, e))?;
             Ok(gguf_info(&p, &ct, true))
         }
         Layout::Safetensors { dir, files } => {
@@ -240,7 +237,7 @@ fn load_gguf(path: &Path, opts: &LoadOptions) -> Result<LoadedModel, LoadError> 
                 .to_vec1::<f32>()
                 .map_err(|e| LoadError::Tensor {
                     path: path.into(),
-                    why: format!("rope_freqs.weight: {e}"),
+                    why: format!("rope_freqs.weight: {}", candle_msg(&e)),
                 })?,
         )
     } else {

@@ -1,7 +1,7 @@
 //! Reading weights from GGUF files and safetensors checkpoints into candle tensors.
 
 use super::names::bias_of;
-use crate::engine::error::LoadError;
+use crate::engine::error::{candle_msg, LoadError};
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use crate::engine::kernels::{self, QWeight};
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
@@ -135,10 +135,11 @@ impl GgufWeights {
 }
 
 /// Turn a candle read error into a truncation or format error naming the file.
-fn classify(path: &Path, e: candle_core::Error) -> LoadError {
-    let why = e.to_string();
+pub(super) fn classify(path: &Path, e: candle_core::Error) -> LoadError {
+    let why = candle_msg(&e);
     let truncated = [
-        "remaining in file",
+        // candle's bounds checks: "… only N remaining in file", "exceeds remaining file bytes".
+        "remaining",
         "failed to fill whole buffer",
         "UnexpectedEof",
         "unexpected end",
@@ -203,7 +204,7 @@ impl WeightSource for GgufWeights {
 fn tensor_err(path: &Path, name: &str, e: candle_core::Error) -> LoadError {
     LoadError::Tensor {
         path: path.into(),
-        why: format!("tensor `{name}`: {e}"),
+        why: format!("tensor `{name}`: {}", candle_msg(&e)),
     }
 }
 
