@@ -28,13 +28,15 @@ pub enum LoadError {
 /// Why a generation could not run.
 #[derive(thiserror::Error, Debug)]
 pub enum EngineError {
+    // The wrapped errors' own messages already say what failed and what to do; they are shown
+    // as they are (`transparent`), so `{:#}` (message plus sources) says each cause once.
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("chat template: {0}")]
+    #[error(transparent)]
     Template(#[from] crate::engine::template::TemplateError),
-    #[error("tokenizer: {0}")]
+    #[error(transparent)]
     Tokenizer(#[from] crate::engine::tokenizer::TokenizerError),
-    #[error("sampling: {0}")]
+    #[error(transparent)]
     Sampling(#[from] crate::engine::sampler::SamplerError),
     #[error("the prompt is {prompt} tokens but the model's context is {context}; shorten it, or pass --max-kv-size N to slide a window over it")]
     PromptTooLong { prompt: usize, context: usize },
@@ -124,5 +126,54 @@ mod tests {
         assert_no_backtrace(&msg);
         assert_eq!(msg, "model computation failed: matmul: shape mismatch");
         assert!(std::error::Error::source(&e).is_none());
+    }
+
+    /// The message and its `source()` chain, as `{:#}` on an anyhow error prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut cur = e.source();
+        while let Some(s) = cur {
+            parts.push(s.to_string());
+            cur = s.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn wrapped_errors_say_their_cause_once() {
+        use crate::engine::sampler::SamplerError;
+        use crate::engine::template::TemplateError;
+        use crate::engine::tokenizer::TokenizerError;
+        let cases: Vec<(EngineError, String)> = vec![
+            (
+                TemplateError::UnknownBuiltin {
+                    name: "nosuch".into(),
+                }
+                .into(),
+                "unknown built-in chat template `nosuch`".into(),
+            ),
+            (
+                TokenizerError::Encode("bad text".into()).into(),
+                "bad text".into(),
+            ),
+            (
+                SamplerError {
+                    name: "top_p",
+                    value: "2".into(),
+                    allowed: "in (0, 1]",
+                }
+                .into(),
+                "top_p = 2".into(),
+            ),
+            (
+                LoadError::NotFound("/m/x.gguf".into()).into(),
+                "/m/x.gguf".into(),
+            ),
+            (CError::Msg("boom".into()).into(), "boom".into()),
+        ];
+        for (e, what) in cases {
+            let text = chain(&e);
+            assert_eq!(text.matches(&what).count(), 1, "{e:?}: {text}");
+        }
     }
 }

@@ -1,0 +1,65 @@
+//! Error output of the `lmwb` binary: each cause is said once, and models lmwb cannot run are
+//! listed as unreadable with the reason.
+//!
+//! Every command gets a clean environment: HOME, XDG_* and LMWB_RUNS_DIR in a temp folder,
+//! no inherited `LMWB_*`, RUST_BACKTRACE=1 (backtraces must not leak into messages).
+
+mod common;
+
+use common::real;
+use std::path::Path;
+use std::time::Duration;
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// `lmwb args…` with its models folder at `models`, sandboxed under `home`.
+fn lmwb(home: &Path, models: &Path, args: &[&str]) -> Out {
+    let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_lmwb"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LMWB_") {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(home)
+        .env("HOME", home.join("home"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("LMWB_RUNS_DIR", home.join("runs"))
+        .env("LMWB_MODELS_DIR", models)
+        .env("RUST_BACKTRACE", "1")
+        .timeout(Duration::from_secs(300))
+        .args(args);
+    let out = c.output().expect("lmwb runs");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+#[test]
+fn unknown_template_is_reported_once() {
+    let model = real::default_model_path();
+    let tmp = tempfile::tempdir().unwrap();
+    let model_s = model.to_str().unwrap();
+    let r = lmwb(
+        tmp.path(),
+        model.parent().unwrap(),
+        &["run", "--template", "nosuch", "-m", model_s, "hi"],
+    );
+    assert_ne!(r.code, Some(0), "stdout: {}", r.stdout);
+    let what = "unknown built-in chat template `nosuch`";
+    assert_eq!(
+        r.stderr.matches(what).count(),
+        1,
+        "`{what}` should appear once in stderr:\n{}",
+        r.stderr
+    );
+    // The message still says what to do.
+    assert!(r.stderr.contains("known templates"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "stderr:\n{}", r.stderr);
+}
