@@ -7,6 +7,7 @@
 mod common;
 
 use common::real;
+use common::tiny::{self, Arch, Spec};
 use std::path::Path;
 use std::time::Duration;
 
@@ -62,4 +63,54 @@ fn unknown_template_is_reported_once() {
     // The message still says what to do.
     assert!(r.stderr.contains("known templates"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "stderr:\n{}", r.stderr);
+}
+
+#[test]
+fn unknown_architecture_gguf_is_listed_unreadable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    tiny::write_gguf(&Spec::new(Arch::Qwen2), &models.join("good.gguf"));
+    tiny::write_gguf(
+        &Spec {
+            gguf_arch: Some("gpt2".into()),
+            ..Spec::new(Arch::Qwen2)
+        },
+        &models.join("gpt2.gguf"),
+    );
+    let why = "unknown architecture `gpt2`";
+
+    let r = lmwb(tmp.path(), &models, &["models", "list"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no `{name}` row in\n{}", r.stdout))
+            .to_string()
+    };
+    let gpt2 = line("gpt2 ");
+    assert!(gpt2.contains("unreadable") && gpt2.contains(why), "{gpt2}");
+    let good = line("good ");
+    assert!(
+        good.contains("qwen2") && !good.contains("unreadable"),
+        "{good}"
+    );
+
+    let r = lmwb(tmp.path(), &models, &["models", "list", "--json"]);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "gpt2")
+        .expect("a gpt2 row");
+    assert!(row.get("info").is_none(), "{row}");
+    assert!(row["error"].as_str().unwrap().contains(why), "{row}");
+
+    let r = lmwb(tmp.path(), &models, &["models", "show", "gpt2"]);
+    assert_ne!(r.code, Some(0), "stdout: {}", r.stdout);
+    assert_eq!(r.stderr.matches(why).count(), 1, "stderr:\n{}", r.stderr);
+    assert!(r.stderr.contains("gpt2.gguf"), "{}", r.stderr);
 }

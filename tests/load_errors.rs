@@ -82,3 +82,22 @@ fn not_a_gguf_error_carries_no_backtrace() {
         assert_clean(&e.to_string(), &junk, "magic");
     }
 }
+
+#[test]
+fn unknown_architecture_gguf_is_not_a_model() {
+    backtraces_on();
+    let dir = tempfile::tempdir().unwrap();
+    let gpt2 = dir.path().join("gpt2.gguf");
+    tiny::write_gguf(
+        &Spec {
+            gguf_arch: Some("gpt2".into()),
+            ..Spec::new(Arch::Qwen2)
+        },
+        &gpt2,
+    );
+    let e = inspect(&gpt2).expect_err("inspect accepted a gpt2 GGUF");
+    assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
+    assert_clean(&e.to_string(), &gpt2, "unknown architecture `gpt2`");
+    // Same message as loading it.
+    assert_eq!(e.to_string(), load_err(&gpt2).to_string());
+}

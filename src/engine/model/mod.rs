@@ -178,6 +178,12 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, LoadError> {
                 why: e.to_string(),
             })?;
             let ct = gguf_file::Content::read(&mut f).map_err(|e| weights::classify(&p, e))?;
+            // Only a file lmwb can run is a model: an unknown architecture (or missing
+            // hyper-parameters) fails here with the message loading it would give.
+            ModelConfig::from_gguf(&ct).map_err(|e| LoadError::Config {
+                path: p.clone(),
+                why: e.to_string(),
+            })?;
             Ok(gguf_info(&p, &ct, true))
         }
         Layout::Safetensors { dir, files } => {
