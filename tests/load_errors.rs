@@ -101,3 +101,45 @@ fn unknown_architecture_gguf_is_not_a_model() {
     // Same message as loading it.
     assert_eq!(e.to_string(), load_err(&gpt2).to_string());
 }
+
+/// The tiny Qwen2 HF folder (tied: no `lm_head.weight`) with `tie_word_embeddings` set to
+/// `tie`, or removed for `None`.
+fn qwen2_hf_with_tie(t: &Tiny, name: &str, tie: Option<bool>) -> std::path::PathBuf {
+    let dir = t.path(name);
+    tiny::hf_without(&t.hf, &dir, "config.json");
+    let text = std::fs::read_to_string(t.hf.join("config.json")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let obj = cfg.as_object_mut().unwrap();
+    match tie {
+        Some(b) => obj.insert("tie_word_embeddings".into(), b.into()),
+        None => obj.remove("tie_word_embeddings"),
+    };
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn untied_checkpoint_without_lm_head_is_an_error() {
+    backtraces_on();
+    let t = Tiny::write(&Spec::new(Arch::Qwen2));
+    assert!(
+        Arch::Qwen2.tied(),
+        "the tiny qwen2 is written without lm_head"
+    );
+
+    let untied = qwen2_hf_with_tie(&t, "untied", Some(false));
+    let e = load_err(&untied);
+    match &e {
+        LoadError::MissingTensor { name, .. } => assert_eq!(name, "lm_head.weight"),
+        other => panic!("wrong error {other:?}"),
+    }
+    assert_clean(&e.to_string(), &untied, "lm_head.weight");
+
+    // `true`, or no key at all, ties the output layer to the embeddings.
+    for (name, tie) in [("tied", Some(true)), ("no-key", None)] {
+        let dir = qwen2_hf_with_tie(&t, name, tie);
+        if let Err(e) = load(&dir, &LoadOptions::default()) {
+            panic!("{name}: {e}");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Hyper-parameters of a llama-family model, read from GGUF metadata or an HF config.json.
 
+use super::names::W;
 use candle_core::quantized::gguf_file::{Content, Value};
 use serde::Deserialize;
 
@@ -58,6 +59,10 @@ pub struct ModelConfig {
     pub rms_eps: f64,
     pub context_length: usize,
     pub llama3_rope: Option<Llama3RopeScaling>,
+    /// Whether the output layer reuses the token embeddings when the checkpoint has no
+    /// separate one. HF: config.json's `tie_word_embeddings` (absent counts as true). GGUF
+    /// has no such key: a file ties exactly when it has no `output.weight`, as in llama.cpp.
+    pub tie_word_embeddings: bool,
 }
 
 /// What was wrong with the hyper-parameters; the loader adds the file name.
@@ -138,6 +143,7 @@ impl ModelConfig {
             rms_eps: gguf_f32(ct, &key("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f64,
             context_length: gguf_usize(ct, &key("context_length")).unwrap_or(4096),
             llama3_rope: None,
+            tie_word_embeddings: !ct.tensor_infos.contains_key(&W::Output.gguf()),
         };
         cfg.check()
     }
@@ -161,6 +167,7 @@ impl ModelConfig {
             rope_scaling: Option<serde_json::Value>,
             sliding_window: Option<serde_json::Value>,
             use_sliding_window: Option<bool>,
+            tie_word_embeddings: Option<bool>,
         }
         let hf: Hf = serde_json::from_str(text).map_err(|e| ConfigError::Bad {
             key: "config.json".into(),
@@ -219,6 +226,7 @@ impl ModelConfig {
             rms_eps: hf.rms_norm_eps.unwrap_or(1e-6),
             context_length: hf.max_position_embeddings.unwrap_or(4096),
             llama3_rope,
+            tie_word_embeddings: hf.tie_word_embeddings.unwrap_or(true),
         };
         cfg.check()
     }

@@ -94,11 +94,13 @@ impl Llama {
         let norm = src.vector(&name(W::OutNorm))?;
         let lm_head = if src.has(&name(W::Output)) {
             src.linear(&name(W::Output))?
-        } else {
+        } else if cfg.tie_word_embeddings {
             Linear {
                 w: embed.clone(),
                 b: None,
             } // tied embeddings
+        } else {
+            return Err(src.missing(&name(W::Output))); // config says untied
         };
         Ok(Llama {
             cfg,
