@@ -27,7 +27,7 @@ pub enum Command {
     Bench(NotBuilt),
     /// OpenAI / Anthropic / Ollama-compatible HTTP server (not built yet).
     Serve(NotBuilt),
-    /// Local models: list, show (pull and rm are not built yet).
+    /// Local models: list, show, requantize (pull and rm are not built yet).
     #[command(subcommand)]
     Models(ModelsCommand),
 }
@@ -52,6 +52,18 @@ pub enum ModelsCommand {
         model: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Write a copy of a GGUF model with its weight matrices in another type (e.g. Q8_0).
+    Requantize {
+        /// Model name (from `lmwb models list`) or path to a .gguf file.
+        model: String,
+        /// Target type: q8_0, q4_0, q4_1, q5_0, q5_1, f16 or f32.
+        #[arg(long, default_value = "q8_0")]
+        to: String,
+        /// Output file (default: beside the source, the quantization in its name replaced,
+        /// e.g. X.Q4_1.gguf -> X.Q8_0.gguf).
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
     /// Download from the Hugging Face hub (not built yet).
     Pull(NotBuilt),

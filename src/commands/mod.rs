@@ -9,6 +9,6 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Say that a command is not built yet and which issue brings it.
 pub fn not_built(command: &str) -> u8 {
-    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run` and `lmwb models list|show` work (see README.md)");
+    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run` and `lmwb models list|show|requantize` work (see README.md)");
     EXIT_USAGE
 }

@@ -1,8 +1,9 @@
-//! `lmwb models list|show`.
+//! `lmwb models list|show|requantize`.
 
 use crate::cli::ModelsCommand;
 use crate::config::Config;
 use crate::engine::model::inspect;
+use crate::engine::model::quantize::{default_output, parse_target, requantize_gguf, target_names};
 use crate::models::{describe, resolve, scan};
 
 fn human_size(bytes: u64) -> String {
@@ -111,7 +112,77 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        ModelsCommand::Requantize { model, to, out } => requantize(&model, &to, out, cfg),
         ModelsCommand::Pull(_) => Ok(super::not_built("models pull")),
         ModelsCommand::Rm(_) => Ok(super::not_built("models rm")),
     }
+}
+
+fn requantize(
+    model: &str,
+    to: &str,
+    out: Option<std::path::PathBuf>,
+    cfg: &Config,
+) -> anyhow::Result<u8> {
+    let Some(target) = parse_target(to) else {
+        eprintln!("lmwb: unknown --to `{to}`; accepted: {}", target_names());
+        return Ok(super::EXIT_USAGE);
+    };
+    let src = resolve(model, &cfg.model_dirs())?;
+    if src.is_dir()
+        || !src
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        eprintln!(
+            "lmwb: {} is not a .gguf file; only GGUF models can be requantized",
+            src.display()
+        );
+        return Ok(super::EXIT_USAGE);
+    }
+    let dst = out.unwrap_or_else(|| default_output(&src, target));
+    let same = match (src.canonicalize(), dst.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        eprintln!(
+            "lmwb: the output {} is the source model; refusing to overwrite it (pass --out PATH)",
+            dst.display()
+        );
+        return Ok(super::EXIT_USAGE);
+    }
+    eprintln!(
+        "lmwb: requantizing {} to {target:?} -> {}",
+        src.display(),
+        dst.display()
+    );
+    let r = requantize_gguf(&src, &dst, target)?;
+    let from: Vec<String> = r
+        .converted_from
+        .iter()
+        .map(|(t, n)| format!("{n} {t}"))
+        .collect();
+    println!(
+        "wrote {} ({}, {}): {} tensors converted ({}), {} kept as they were",
+        r.dst.display(),
+        r.to,
+        human_size(r.dst_bytes),
+        r.converted,
+        if from.is_empty() {
+            "none".into()
+        } else {
+            from.join(", ")
+        },
+        r.kept
+    );
+    if !r.unsplittable.is_empty() {
+        println!(
+            "note: {} matrices kept: their rows do not split into {} blocks ({})",
+            r.unsplittable.len(),
+            r.to,
+            r.unsplittable.join(", ")
+        );
+    }
+    Ok(0)
 }

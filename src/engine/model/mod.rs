@@ -6,6 +6,7 @@ pub mod config;
 pub mod llama;
 pub mod names;
 pub mod norm;
+pub mod quantize;
 pub mod rope;
 pub mod weights;
 
