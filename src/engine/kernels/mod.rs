@@ -6,7 +6,9 @@ pub mod avx2;
 pub mod blocks;
 pub mod dot;
 
-use blocks::{as_blocks, quantize_row_q8_0, quantize_row_q8_1, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
+use blocks::{
+    as_blocks, quantize_row_q8_0, quantize_row_q8_1, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
+};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
@@ -69,7 +71,11 @@ impl QWeight {
     pub fn new(q: Arc<QTensor>) -> Result<QWeight> {
         let (n, k) = q.shape().dims2()?;
         if !supported(q.dtype()) || k % QK != 0 {
-            candle_core::bail!("kernels: unsupported weight {:?} {:?}", q.dtype(), q.shape());
+            candle_core::bail!(
+                "kernels: unsupported weight {:?} {:?}",
+                q.dtype(),
+                q.shape()
+            );
         }
         Ok(QWeight { q, n, k })
     }
@@ -83,7 +89,11 @@ impl QWeight {
         let dims = x.dims().to_vec();
         let k = *dims.last().unwrap_or(&0);
         if k != self.k {
-            candle_core::bail!("kernels: activation width {k} does not match weight {}x{}", self.n, self.k);
+            candle_core::bail!(
+                "kernels: activation width {k} does not match weight {}x{}",
+                self.n,
+                self.k
+            );
         }
         let m = x.elem_count() / k;
         let xs = x.flatten_all()?.to_vec1::<f32>()?;
@@ -91,12 +101,16 @@ impl QWeight {
         let acts = match self.q.dtype() {
             GgmlDType::Q4_1 => {
                 let mut a = vec![BlockQ8_1::default(); m * nb];
-                a.par_chunks_mut(nb).zip(xs.par_chunks(k)).for_each(|(o, r)| quantize_row_q8_1(r, o));
+                a.par_chunks_mut(nb)
+                    .zip(xs.par_chunks(k))
+                    .for_each(|(o, r)| quantize_row_q8_1(r, o));
                 Acts::Q8_1(a)
             }
             _ => {
                 let mut a = vec![BlockQ8_0::default(); m * nb];
-                a.par_chunks_mut(nb).zip(xs.par_chunks(k)).for_each(|(o, r)| quantize_row_q8_0(r, o));
+                a.par_chunks_mut(nb)
+                    .zip(xs.par_chunks(k))
+                    .for_each(|(o, r)| quantize_row_q8_0(r, o));
                 Acts::Q8_0(a)
             }
         };
@@ -107,18 +121,27 @@ impl QWeight {
         // transposed into (m, n).
         let rows_per_task = n.div_ceil(rayon::current_num_threads() * 8).max(16);
         let mut by_row = vec![0f32; n * m];
-        by_row.par_chunks_mut(rows_per_task * m).enumerate().for_each(|(t, chunk)| {
-            for (i, cell) in chunk.iter_mut().enumerate() {
-                let row = t * rows_per_task + i / m;
-                let col = i % m;
-                let (w, a) = (row * nb..(row + 1) * nb, col * nb..(col + 1) * nb);
-                *cell = match (&acts, dtype) {
-                    (Acts::Q8_1(x), _) => dot_q4_1_q8_1(&as_blocks::<BlockQ4_1>(&data)[w], &x[a]),
-                    (Acts::Q8_0(x), GgmlDType::Q4_0) => dot_q4_0_q8_0(&as_blocks::<BlockQ4_0>(&data)[w], &x[a]),
-                    (Acts::Q8_0(x), _) => dot_q8_0_q8_0(&as_blocks::<BlockQ8_0>(&data)[w], &x[a]),
-                };
-            }
-        });
+        by_row
+            .par_chunks_mut(rows_per_task * m)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                for (i, cell) in chunk.iter_mut().enumerate() {
+                    let row = t * rows_per_task + i / m;
+                    let col = i % m;
+                    let (w, a) = (row * nb..(row + 1) * nb, col * nb..(col + 1) * nb);
+                    *cell = match (&acts, dtype) {
+                        (Acts::Q8_1(x), _) => {
+                            dot_q4_1_q8_1(&as_blocks::<BlockQ4_1>(&data)[w], &x[a])
+                        }
+                        (Acts::Q8_0(x), GgmlDType::Q4_0) => {
+                            dot_q4_0_q8_0(&as_blocks::<BlockQ4_0>(&data)[w], &x[a])
+                        }
+                        (Acts::Q8_0(x), _) => {
+                            dot_q8_0_q8_0(&as_blocks::<BlockQ8_0>(&data)[w], &x[a])
+                        }
+                    };
+                }
+            });
         let mut out = vec![0f32; m * n];
         for (row, vals) in by_row.chunks_exact(m).enumerate() {
             for (col, v) in vals.iter().enumerate() {
@@ -139,7 +162,9 @@ mod tests {
 
     fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.05) { 8.0 } else { 1.0 }).collect()
+        (0..n)
+            .map(|_| rng.random_range(-1.0f32..1.0) * if rng.random_bool(0.05) { 8.0 } else { 1.0 })
+            .collect()
     }
 
     fn weight(dtype: GgmlDType, n: usize, k: usize, seed: u64) -> (QWeight, Tensor) {
@@ -161,10 +186,21 @@ mod tests {
             let xv = x.to_vec2::<f32>().unwrap();
             for (r, row) in got.iter().enumerate() {
                 for (c, &g) in row.iter().enumerate() {
-                    let exact: f64 = wv[c].iter().zip(&xv[r]).map(|(a, b)| *a as f64 * *b as f64).sum();
-                    let scale: f64 = wv[c].iter().zip(&xv[r]).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+                    let exact: f64 = wv[c]
+                        .iter()
+                        .zip(&xv[r])
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum();
+                    let scale: f64 = wv[c]
+                        .iter()
+                        .zip(&xv[r])
+                        .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                        .sum();
                     // Activations are quantized to 8 bits: relative error ~1/127 of the terms.
-                    assert!((g as f64 - exact).abs() <= 0.01 * scale + 1e-4, "{dtype:?} [{r},{c}]: {g} vs {exact}");
+                    assert!(
+                        (g as f64 - exact).abs() <= 0.01 * scale + 1e-4,
+                        "{dtype:?} [{r},{c}]: {g} vs {exact}"
+                    );
                 }
             }
         }
@@ -191,19 +227,32 @@ mod tests {
                     match dtype {
                         GgmlDType::Q4_0 => {
                             let b = as_blocks::<BlockQ4_0>(&data);
-                            (avx2::dot_q4_0_q8_0(b, &a8_0), dot::dot_q4_0_q8_0_scalar(b, &a8_0))
+                            (
+                                avx2::dot_q4_0_q8_0(b, &a8_0),
+                                dot::dot_q4_0_q8_0_scalar(b, &a8_0),
+                            )
                         }
                         GgmlDType::Q4_1 => {
                             let b = as_blocks::<BlockQ4_1>(&data);
-                            (avx2::dot_q4_1_q8_1(b, &a8_1), dot::dot_q4_1_q8_1_scalar(b, &a8_1))
+                            (
+                                avx2::dot_q4_1_q8_1(b, &a8_1),
+                                dot::dot_q4_1_q8_1_scalar(b, &a8_1),
+                            )
                         }
                         _ => {
                             let b = as_blocks::<BlockQ8_0>(&data);
-                            (avx2::dot_q8_0_q8_0(b, &a8_0), dot::dot_q8_0_q8_0_scalar(b, &a8_0))
+                            (
+                                avx2::dot_q8_0_q8_0(b, &a8_0),
+                                dot::dot_q8_0_q8_0_scalar(b, &a8_0),
+                            )
                         }
                     }
                 };
-                assert_eq!(simd.to_bits(), scalar.to_bits(), "{dtype:?} seed {seed}: {simd} vs {scalar}");
+                assert_eq!(
+                    simd.to_bits(),
+                    scalar.to_bits(),
+                    "{dtype:?} seed {seed}: {simd} vs {scalar}"
+                );
             }
         }
     }
@@ -214,9 +263,13 @@ mod tests {
         let (w, _) = weight(GgmlDType::Q4_1, 40, 128, 5);
         let x = Tensor::from_vec(random(5 * 128, 9), (5, 128), &Device::Cpu).unwrap();
         let all = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        for r in 0..5 {
-            let one = w.forward(&x.narrow(0, r, 1).unwrap()).unwrap().to_vec2::<f32>().unwrap();
-            assert_eq!(one[0], all[r]);
+        for (r, row) in all.iter().enumerate() {
+            let one = w
+                .forward(&x.narrow(0, r, 1).unwrap())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            assert_eq!(&one[0], row);
         }
     }
 
