@@ -40,7 +40,10 @@ struct Greedy {
 }
 
 fn reference() -> Reference {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/smollm2-135m-q4_1.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/reference/smollm2-135m-q4_1.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -55,7 +58,11 @@ fn teacher_forced(g: &Greedy) -> Vec<(u32, f32)> {
     let mut steps = Vec::new();
     for &want in &g.generated_ids {
         let l = logits.to_vec1::<f32>().unwrap();
-        let (best, best_logit) = l.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        let (best, best_logit) =
+            l.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+            );
         steps.push((best as u32, best_logit - l[want as usize]));
         logits = m.model.forward(&[want], &mut cache).unwrap();
     }
@@ -72,13 +79,23 @@ fn teacher_forced_argmax_agrees_with_llama_cpp() {
             if ours == want {
                 agree += 1;
             } else {
-                eprintln!("{}: step {i}: ours {ours}, llama.cpp {want}, gap {gap:.3}", g.name);
-                assert!(*gap <= NEAR_TIE, "{} step {i}: llama.cpp's token {want} is {gap:.3} below our best {ours}", g.name);
+                eprintln!(
+                    "{}: step {i}: ours {ours}, llama.cpp {want}, gap {gap:.3}",
+                    g.name
+                );
+                assert!(
+                    *gap <= NEAR_TIE,
+                    "{} step {i}: llama.cpp's token {want} is {gap:.3} below our best {ours}",
+                    g.name
+                );
             }
         }
     }
     eprintln!("teacher-forced agreement: {agree}/{total}");
-    assert!(agree * 100 >= total * 90, "only {agree}/{total} steps agree with llama.cpp");
+    assert!(
+        agree * 100 >= total * 90,
+        "only {agree}/{total} steps agree with llama.cpp"
+    );
 }
 
 #[test]
@@ -88,27 +105,57 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
     for g in reference().greedy {
         let prompt = match g.kind.as_str() {
             "raw" => Prompt::Raw(g.raw.clone().unwrap()),
-            _ => Prompt::Chat { messages: g.messages.clone(), template: None },
+            _ => Prompt::Chat {
+                messages: g.messages.clone(),
+                template: None,
+            },
         };
         let req = GenerateRequest {
             prompt,
-            sampling: SamplingParams { temperature: 0.0, ..Default::default() },
+            sampling: SamplingParams {
+                temperature: 0.0,
+                ..Default::default()
+            },
             max_tokens: Some(g.generated_ids.len()),
             stop: vec![],
             max_kv_size: None,
         };
         let out = engine.generate(req).collect().unwrap();
-        assert_eq!(out.stats.prompt_tokens, g.prompt_ids.len(), "{}: prompt tokens differ from llama.cpp's", g.name);
-        let matching = out.token_ids.iter().zip(&g.generated_ids).take_while(|(a, b)| a == b).count();
-        report.push(format!("{}: {matching}/{} tokens equal llama.cpp's", g.name, g.generated_ids.len()));
+        assert_eq!(
+            out.stats.prompt_tokens,
+            g.prompt_ids.len(),
+            "{}: prompt tokens differ from llama.cpp's",
+            g.name
+        );
+        let matching = out
+            .token_ids
+            .iter()
+            .zip(&g.generated_ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        report.push(format!(
+            "{}: {matching}/{} tokens equal llama.cpp's",
+            g.name,
+            g.generated_ids.len()
+        ));
         // Up to the first divergence the engine's greedy path is the teacher-forced argmax,
         // and at the divergence the engine picks our argmax.
         let forced = teacher_forced(&g);
         let upto = (matching + 1).min(out.token_ids.len()).min(forced.len());
         let forced_ids: Vec<u32> = forced.iter().take(upto).map(|s| s.0).collect();
-        assert_eq!(&out.token_ids[..upto], &forced_ids[..], "{}: engine differs from the model's argmax", g.name);
+        assert_eq!(
+            &out.token_ids[..upto],
+            &forced_ids[..],
+            "{}: engine differs from the model's argmax",
+            g.name
+        );
         if matching == g.generated_ids.len() && g.stop_type == "eos" {
-            assert_eq!(out.stats.finish_reason, lmwb::engine::FinishReason::Stop, "{}: llama.cpp stopped at EOS", g.name);
+            assert_eq!(
+                out.stats.finish_reason,
+                lmwb::engine::FinishReason::Stop,
+                "{}: llama.cpp stopped at EOS",
+                g.name
+            );
         }
     }
     for line in &report {

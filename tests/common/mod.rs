@@ -1,6 +1,6 @@
 //! Helpers shared by integration tests (`mod common;` in a test file).
 #![allow(dead_code)]
 
+pub mod real;
 pub mod tiny;
 pub mod tiny_vocab;
-pub mod real;

@@ -44,7 +44,10 @@ pub struct BlockQ8_1 {
 
 impl Default for BlockQ8_0 {
     fn default() -> Self {
-        BlockQ8_0 { d: f16::ZERO, qs: [0; 32] }
+        BlockQ8_0 {
+            d: f16::ZERO,
+            qs: [0; 32],
+        }
     }
 }
 
@@ -59,10 +62,18 @@ const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 36);
 /// When the byte length is not a whole number of blocks (the loader checks shapes first).
 pub fn as_blocks<T: Copy>(bytes: &[u8]) -> &[T] {
     let size = std::mem::size_of::<T>();
-    assert_eq!(bytes.len() % size, 0, "GGML data is not a whole number of blocks");
+    assert_eq!(
+        bytes.len() % size,
+        0,
+        "GGML data is not a whole number of blocks"
+    );
     // SAFETY: every block type here is repr(C) of f16/u8/i8 fields (alignment 2); the
     // tensor data comes from a Vec<block> or an aligned GGUF read, checked below.
-    assert_eq!(bytes.as_ptr() as usize % std::mem::align_of::<T>(), 0, "GGML data is misaligned");
+    assert_eq!(
+        bytes.as_ptr() as usize % std::mem::align_of::<T>(),
+        0,
+        "GGML data is misaligned"
+    );
     unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) }
 }
 

@@ -44,7 +44,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// `q (heads, n, dim)` contiguous; `k`, `v (kv_heads, total, dim)` (views of the cache).
 /// New row i sees cache entries `0..visible(i)`. Returns `(n, heads * dim)`.
-pub fn attend_cpu(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32, visible: impl Fn(usize) -> usize + Sync) -> Result<Tensor> {
+pub fn attend_cpu(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f32,
+    visible: impl Fn(usize) -> usize + Sync,
+) -> Result<Tensor> {
     let (nh, n, dim) = q.dims3()?;
     let (nkv, _total, _) = k.dims3()?;
     let rep = nh / nkv;
@@ -54,8 +60,18 @@ pub fn attend_cpu(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32, visible: impl 
     let (Storage::Cpu(kc), Storage::Cpu(vc)) = (&*ks, &*vs) else {
         candle_core::bail!("attend_cpu needs CPU tensors");
     };
-    let kview = View { data: kc.as_slice::<f32>()?, offset: kl.start_offset(), s0: kl.stride()[0], s1: kl.stride()[1] };
-    let vview = View { data: vc.as_slice::<f32>()?, offset: vl.start_offset(), s0: vl.stride()[0], s1: vl.stride()[1] };
+    let kview = View {
+        data: kc.as_slice::<f32>()?,
+        offset: kl.start_offset(),
+        s0: kl.stride()[0],
+        s1: kl.stride()[1],
+    };
+    let vview = View {
+        data: vc.as_slice::<f32>()?,
+        offset: vl.start_offset(),
+        s0: vl.stride()[0],
+        s1: vl.stride()[1],
+    };
     if kl.stride()[2] != 1 || vl.stride()[2] != 1 {
         candle_core::bail!("attend_cpu needs rows with unit stride");
     }
@@ -65,7 +81,9 @@ pub fn attend_cpu(q: &Tensor, k: &Tensor, v: &Tensor, scale: f32, visible: impl 
         let kvh = h / rep;
         let qrow = &qs[(h * n + i) * dim..(h * n + i + 1) * dim];
         let len = visible(i);
-        let mut scores: Vec<f32> = (0..len).map(|j| dot(qrow, kview.row(kvh, j, dim)) * scale).collect();
+        let mut scores: Vec<f32> = (0..len)
+            .map(|j| dot(qrow, kview.row(kvh, j, dim)) * scale)
+            .collect();
         let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut sum = 0f32;
         for s in scores.iter_mut() {

@@ -1,10 +1,10 @@
 //! Our llama-family forward pass (llama, qwen2 with QKV bias, qwen3 with QK norm) over
 //! candle tensors. The KV cache is ours ([`KvCache`]), so windowing and reuse are too.
 
-use super::config::{Arch, ModelConfig};
 use super::attention::attend_cpu;
-use super::norm::rms_norm_ggml;
+use super::config::{Arch, ModelConfig};
 use super::names::W;
+use super::norm::rms_norm_ggml;
 use super::rope::Rope;
 use super::weights::{Linear, Matrix, WeightSource};
 use crate::engine::error::LoadError;
@@ -16,7 +16,8 @@ use candle_nn::ops::{silu, softmax_last_dim};
 /// default KV cache does: Q and the softmax weights are rounded before each product, as
 /// ggml converts them to the F16 cache's type. Greedy outputs then agree with llama.cpp.
 fn round_f16(t: &Tensor) -> Result<Tensor> {
-    t.to_dtype(candle_core::DType::F16)?.to_dtype(candle_core::DType::F32)
+    t.to_dtype(candle_core::DType::F16)?
+        .to_dtype(candle_core::DType::F32)
 }
 
 /// RMS norm; on the CPU computed as ggml does (see [`rms_norm_ggml`]).
@@ -184,7 +185,9 @@ impl Llama {
         let y = if x.device().is_cpu() {
             // Row by row, batch-invariant (see attention.rs); row i sees the cached
             // entries before it and the new rows up to itself.
-            attend_cpu(&round_f16(&q)?, &k_all, &v_all, scale as f32, |i| total - n + i + 1)?
+            attend_cpu(&round_f16(&q)?, &k_all, &v_all, scale as f32, |i| {
+                total - n + i + 1
+            })?
         } else {
             // Grouped-query attention without copying K/V: the heads sharing a KV head
             // are stacked along the rows of one matmul.

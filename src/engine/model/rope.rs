@@ -41,7 +41,8 @@ impl Rope {
                         } else if wavelen > low_wavelen {
                             s.factor
                         } else {
-                            let smooth = (s.original_max_position_embeddings as f32 / wavelen - s.low_freq_factor)
+                            let smooth = (s.original_max_position_embeddings as f32 / wavelen
+                                - s.low_freq_factor)
                                 / (s.high_freq_factor - s.low_freq_factor);
                             1.0 / ((1.0 - smooth) / s.factor + smooth)
                         }
@@ -50,7 +51,11 @@ impl Rope {
             }
             (None, None) => vec![1.0; half],
         };
-        Rope { theta_scale, factors, style }
+        Rope {
+            theta_scale,
+            factors,
+            style,
+        }
     }
 
     /// `(cos, sin)`, each `(n, head_dim / 2)`, for positions `start..start + n`, computed

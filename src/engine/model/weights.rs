@@ -2,8 +2,8 @@
 
 use super::names::bias_of;
 use crate::engine::error::{candle_msg, LoadError};
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use crate::engine::kernels::{self, QWeight};
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use std::fs::File;
 use std::io::BufReader;
@@ -101,7 +101,12 @@ pub struct GgufWeights {
 }
 
 impl GgufWeights {
-    pub fn open(path: &Path, device: &Device, requantize: bool, own_kernels: bool) -> Result<GgufWeights, LoadError> {
+    pub fn open(
+        path: &Path,
+        device: &Device,
+        requantize: bool,
+        own_kernels: bool,
+    ) -> Result<GgufWeights, LoadError> {
         let file = File::open(path).map_err(|e| LoadError::Io {
             path: path.into(),
             why: e.to_string(),
