@@ -92,6 +92,8 @@ struct Report {
     unix_time: u64,
     cpu: String,
     threads: usize,
+    /// /proc/loadavg when the bench started: other work on the machine skews the numbers.
+    load_avg_at_start: Option<String>,
     git_commit: Option<String>,
     pp_tokens: usize,
     tg_tokens: usize,
@@ -270,6 +272,9 @@ fn bench(case: &Case, tok: &Tokenizer, reps: usize, word: &mut usize) -> Row {
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported (the set is small).
     let started = Instant::now();
+    let load_avg_at_start = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     let cfg = Config::load(None).unwrap_or_else(|e| panic!("config: {e}"));
     let models = cfg.models_dir();
     let q41 = models.join(DEFAULT_MODEL_FILE);
@@ -376,6 +381,7 @@ fn main() {
         unix_time,
         cpu,
         threads,
+        load_avg_at_start,
         git_commit: git_commit(),
         pp_tokens: PP,
         tg_tokens: TG,
