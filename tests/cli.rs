@@ -104,7 +104,15 @@ fn stats_line(r: &Run) -> &str {
 }
 
 fn greedy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["run", "-m", "smollm2", "--temperature", "0", "-n", "16"];
+    let mut v = vec![
+        "run",
+        "-m",
+        "smollm2-135m-instruct.q4_1",
+        "--temperature",
+        "0",
+        "-n",
+        "16",
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -220,18 +228,48 @@ fn bad_model_device_and_sampling_fail_with_a_clear_message() {
     let missing = missing.to_str().unwrap();
     fail(&["run", "-m", missing, "hi"], &[missing, "does not exist"]);
     fail(
-        &["run", "-m", "smollm2", "--device", "cuda", "hi"],
+        &[
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "--device",
+            "cuda",
+            "hi",
+        ],
         &["cuda", "--features cuda"],
     );
     fail(
-        &["run", "-m", "smollm2", "--temperature", "-1", "hi"],
+        &[
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "--temperature",
+            "-1",
+            "hi",
+        ],
         &["temperature", "-1"],
     );
     fail(
-        &["run", "-m", "smollm2", "--temperature=-1", "hi"],
+        &[
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "--temperature=-1",
+            "hi",
+        ],
         &["temperature"],
     );
-    fail(&["run", "-m", "smollm2", "--top-p", "0", "hi"], &["top_p"]);
+    fail(
+        &[
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "--top-p",
+            "0",
+            "hi",
+        ],
+        &["top_p"],
+    );
 }
 
 #[test]
@@ -277,7 +315,7 @@ fn models_list_and_show_describe_the_default_model() {
     assert_eq!(e["info"]["quant"], "Q4_1");
     assert_eq!(e["info"]["context_length"], 8192);
 
-    let r = ok(lmwb(&sb, &["models", "show", "smollm2"]));
+    let r = ok(lmwb(&sb, &["models", "show", "smollm2-135m-instruct.q4_1"]));
     assert!(
         r.stdout.contains("Q4_1") && r.stdout.contains("8192"),
         "{}",
@@ -290,7 +328,10 @@ fn models_list_and_show_describe_the_default_model() {
         .unwrap_or_else(|| panic!("no requantization note: {}", r.stdout));
     assert!(note.contains("Q8_0"), "{note}");
 
-    let r = ok(lmwb(&sb, &["models", "show", "smollm2", "--json"]));
+    let r = ok(lmwb(
+        &sb,
+        &["models", "show", "smollm2-135m-instruct.q4_1", "--json"],
+    ));
     let v: Value = serde_json::from_str(&r.stdout).expect("models show --json");
     assert_eq!(v["arch"], "llama");
     assert_eq!(v["quant"], "Q4_1");
@@ -326,10 +367,14 @@ fn config_file_errors_name_the_key_and_environment_sets_sampling() {
     // LMWB_SAMPLING_TEMPERATURE=0: greedy without --temperature, so two runs agree, and
     // agree with --temperature 0.
     let env_run = || {
-        ok(run(sb
-            .cmd()
-            .env("LMWB_SAMPLING_TEMPERATURE", "0")
-            .args(["run", "-m", "smollm2", "-n", "24", FRANCE])))
+        ok(run(sb.cmd().env("LMWB_SAMPLING_TEMPERATURE", "0").args([
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "-n",
+            "24",
+            FRANCE,
+        ])))
         .stdout
     };
     let (a, b) = (env_run(), env_run());
@@ -340,7 +385,7 @@ fn config_file_errors_name_the_key_and_environment_sets_sampling() {
         &[
             "run",
             "-m",
-            "smollm2",
+            "smollm2-135m-instruct.q4_1",
             "--temperature",
             "0",
             "-n",
@@ -366,7 +411,15 @@ fn ctrl_c_stops_cleanly_with_exit_130() {
     let sb = Sandbox::new();
     let mut child = sb
         .std_cmd()
-        .args(["run", "-m", "smollm2", "--temperature", "0", "-n", "2000"])
+        .args([
+            "run",
+            "-m",
+            "smollm2-135m-instruct.q4_1",
+            "--temperature",
+            "0",
+            "-n",
+            "2000",
+        ])
         .arg("Once upon a time")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

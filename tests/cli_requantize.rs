@@ -83,7 +83,7 @@ fn requantize_to_q8_0_then_show_and_run_it() {
     let r = ok(sb.lmwb(&[
         "models",
         "requantize",
-        "smollm2",
+        "smollm2-135m-instruct.q4_1",
         "--to",
         "q8_0",
         "--out",
@@ -131,7 +131,7 @@ fn requantize_to_q8_0_then_show_and_run_it() {
     let q41 = ok(sb.lmwb(&[
         "run",
         "-m",
-        "smollm2",
+        "smollm2-135m-instruct.q4_1",
         "--temperature",
         "0",
         "-n",
@@ -193,7 +193,13 @@ fn unknown_target_and_overwriting_the_source_are_refused() {
     let src = real::default_model_path();
     let before = fingerprint(&src);
 
-    let r = sb.lmwb(&["models", "requantize", "smollm2", "--to", "q3_k"]);
+    let r = sb.lmwb(&[
+        "models",
+        "requantize",
+        "smollm2-135m-instruct.q4_1",
+        "--to",
+        "q3_k",
+    ]);
     assert_eq!(r.code, Some(2), "{r:#?}");
     assert!(r.stderr.contains("q3_k"), "{r:#?}");
     for name in ["q8_0", "q4_0", "f16"] {
@@ -203,7 +209,7 @@ fn unknown_target_and_overwriting_the_source_are_refused() {
     let r = sb.lmwb(&[
         "models",
         "requantize",
-        "smollm2",
+        "smollm2-135m-instruct.q4_1",
         "--out",
         src.to_str().unwrap(),
     ]);

@@ -117,3 +117,59 @@ pub unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     }
     hsum_float_8(acc)
 }
+
+/// Four weight rows against one activation row: each row's arithmetic is exactly that of
+/// [`dot_q4_1_q8_1`]; the rows only share the activation loads and interleave for ILP.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot4_q4_1_q8_1(x: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut summs = [0f32; 4];
+    for (b, by) in y.iter().enumerate() {
+        let d1 = h2f(by.d);
+        let s1 = h2f(by.s);
+        let qy = _mm256_loadu_si256(by.qs.as_ptr() as *const __m256i);
+        for r in 0..4 {
+            let bx = &x[r][b];
+            summs[r] += h2f(bx.m) * s1;
+            let d0d1 = _mm256_mul_ps(_mm256_set1_ps(h2f(bx.d)), _mm256_set1_ps(d1));
+            let qx = bytes_from_nibbles_32(&bx.qs);
+            acc[r] = _mm256_fmadd_ps(d0d1, mul_sum_us8_pairs_float(qx, qy), acc[r]);
+        }
+    }
+    [
+        hsum_float_8(acc[0]) + summs[0],
+        hsum_float_8(acc[1]) + summs[1],
+        hsum_float_8(acc[2]) + summs[2],
+        hsum_float_8(acc[3]) + summs[3],
+    ]
+}
+
+/// Four Q8_0 weight rows against one activation row (see [`dot4_q4_1_q8_1`]).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot4_q8_0_q8_0(x: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (b, by) in y.iter().enumerate() {
+        let d1 = h2f(by.d);
+        let qy = _mm256_loadu_si256(by.qs.as_ptr() as *const __m256i);
+        for r in 0..4 {
+            let bx = &x[r][b];
+            let d = _mm256_set1_ps(h2f(bx.d) * d1);
+            let qx = _mm256_loadu_si256(bx.qs.as_ptr() as *const __m256i);
+            acc[r] = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc[r]);
+        }
+    }
+    [
+        hsum_float_8(acc[0]),
+        hsum_float_8(acc[1]),
+        hsum_float_8(acc[2]),
+        hsum_float_8(acc[3]),
+    ]
+}

@@ -11,7 +11,6 @@ use blocks::{
 };
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Weight types this module computes.
@@ -26,6 +25,10 @@ pub struct QWeight {
     n: usize,
     k: usize,
 }
+
+/// A raw pointer the pool's workers may share; each writes disjoint cells.
+struct SyncPtr(*mut f32);
+unsafe impl Sync for SyncPtr {}
 
 fn use_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -59,6 +62,26 @@ macro_rules! paste_scalar {
 }
 
 dispatch!(dot_q4_1_q8_1, BlockQ4_1, BlockQ8_1);
+
+/// Four rows at once; each result equals [`dot_q4_1_q8_1`] of that row.
+pub fn dot4_q4_1_q8_1(x: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { avx2::dot4_q4_1_q8_1(x, y) };
+    }
+    x.map(|r| dot::dot_q4_1_q8_1_scalar(r, y))
+}
+
+/// Four rows at once; each result equals [`dot_q8_0_q8_0`] of that row.
+pub fn dot4_q8_0_q8_0(x: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { avx2::dot4_q8_0_q8_0(x, y) };
+    }
+    x.map(|r| dot::dot_q8_0_q8_0_scalar(r, y))
+}
 dispatch!(dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
 dispatch!(dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
 
@@ -101,15 +124,15 @@ impl QWeight {
         let acts = match self.q.dtype() {
             GgmlDType::Q4_1 => {
                 let mut a = vec![BlockQ8_1::default(); m * nb];
-                a.par_chunks_mut(nb)
-                    .zip(xs.par_chunks(k))
+                a.chunks_mut(nb)
+                    .zip(xs.chunks(k))
                     .for_each(|(o, r)| quantize_row_q8_1(r, o));
                 Acts::Q8_1(a)
             }
             _ => {
                 let mut a = vec![BlockQ8_0::default(); m * nb];
-                a.par_chunks_mut(nb)
-                    .zip(xs.par_chunks(k))
+                a.chunks_mut(nb)
+                    .zip(xs.chunks(k))
                     .for_each(|(o, r)| quantize_row_q8_0(r, o));
                 Acts::Q8_0(a)
             }
@@ -117,37 +140,71 @@ impl QWeight {
         let data = self.q.data()?;
         let n = self.n;
         let dtype = self.q.dtype();
-        // Weight rows in parallel (a task per block of rows, all columns of x), then
-        // transposed into (m, n).
-        let rows_per_task = n.div_ceil(rayon::current_num_threads() * 8).max(16);
-        let mut by_row = vec![0f32; n * m];
-        by_row
-            .par_chunks_mut(rows_per_task * m)
-            .enumerate()
-            .for_each(|(t, chunk)| {
-                for (i, cell) in chunk.iter_mut().enumerate() {
-                    let row = t * rows_per_task + i / m;
-                    let col = i % m;
-                    let (w, a) = (row * nb..(row + 1) * nb, col * nb..(col + 1) * nb);
-                    *cell = match (&acts, dtype) {
-                        (Acts::Q8_1(x), _) => {
-                            dot_q4_1_q8_1(&as_blocks::<BlockQ4_1>(&data)[w], &x[a])
-                        }
-                        (Acts::Q8_0(x), GgmlDType::Q4_0) => {
-                            dot_q4_0_q8_0(&as_blocks::<BlockQ4_0>(&data)[w], &x[a])
-                        }
-                        (Acts::Q8_0(x), _) => {
-                            dot_q8_0_q8_0(&as_blocks::<BlockQ8_0>(&data)[w], &x[a])
-                        }
-                    };
-                }
-            });
         let mut out = vec![0f32; m * n];
-        for (row, vals) in by_row.chunks_exact(m).enumerate() {
-            for (col, v) in vals.iter().enumerate() {
-                out[col * n + row] = *v;
+        let dst = SyncPtr(out.as_mut_ptr());
+        // Work items are blocks of weight rows, each against every activation row, on
+        // candle's low-latency barrier pool (the same threads candle's own ops use).
+        const ROWS: usize = 8;
+        let rows_of = |r: usize| r * nb..(r + 1) * nb;
+        candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(ROWS), |items| {
+            let dst = &dst;
+            let put = |col: usize, row: usize, v: f32| {
+                // SAFETY: each (col, row) cell is written by exactly one work item, and
+                // `out` outlives the pool call.
+                unsafe { *dst.0.add(col * n + row) = v };
+            };
+            for item in items {
+                let (start, end) = (item * ROWS, n.min(item * ROWS + ROWS));
+                for col in 0..m {
+                    let a = col * nb..(col + 1) * nb;
+                    let mut row = start;
+                    while row < end {
+                        if end - row >= 4 {
+                            let vals = match (&acts, dtype) {
+                                (Acts::Q8_1(x), _) => {
+                                    let w = as_blocks::<BlockQ4_1>(&data);
+                                    dot4_q4_1_q8_1(
+                                        [0, 1, 2, 3].map(|i| &w[rows_of(row + i)]),
+                                        &x[a.clone()],
+                                    )
+                                }
+                                (Acts::Q8_0(x), GgmlDType::Q8_0) => {
+                                    let w = as_blocks::<BlockQ8_0>(&data);
+                                    dot4_q8_0_q8_0(
+                                        [0, 1, 2, 3].map(|i| &w[rows_of(row + i)]),
+                                        &x[a.clone()],
+                                    )
+                                }
+                                (Acts::Q8_0(x), _) => {
+                                    let w = as_blocks::<BlockQ4_0>(&data);
+                                    [0, 1, 2, 3]
+                                        .map(|i| dot_q4_0_q8_0(&w[rows_of(row + i)], &x[a.clone()]))
+                                }
+                            };
+                            for (i, v) in vals.into_iter().enumerate() {
+                                put(col, row + i, v);
+                            }
+                            row += 4;
+                        } else {
+                            let w = rows_of(row);
+                            let v = match (&acts, dtype) {
+                                (Acts::Q8_1(x), _) => {
+                                    dot_q4_1_q8_1(&as_blocks::<BlockQ4_1>(&data)[w], &x[a.clone()])
+                                }
+                                (Acts::Q8_0(x), GgmlDType::Q4_0) => {
+                                    dot_q4_0_q8_0(&as_blocks::<BlockQ4_0>(&data)[w], &x[a.clone()])
+                                }
+                                (Acts::Q8_0(x), _) => {
+                                    dot_q8_0_q8_0(&as_blocks::<BlockQ8_0>(&data)[w], &x[a.clone()])
+                                }
+                            };
+                            put(col, row, v);
+                            row += 1;
+                        }
+                    }
+                }
             }
-        }
+        });
         let mut shape = dims;
         *shape.last_mut().expect("rank >= 1") = n;
         Tensor::from_vec(out, shape, x.device())
@@ -254,6 +311,30 @@ mod tests {
                     "{dtype:?} seed {seed}: {simd} vs {scalar}"
                 );
             }
+        }
+    }
+
+    /// Four rows at once give each row's single-row result, bit for bit.
+    #[test]
+    fn four_row_dots_equal_single_row_dots() {
+        let k = 32 * 18;
+        let xs = random(k, 4);
+        let mut a8_0 = vec![BlockQ8_0::default(); k / QK];
+        let mut a8_1 = vec![BlockQ8_1::default(); k / QK];
+        quantize_row_q8_0(&xs, &mut a8_0);
+        quantize_row_q8_1(&xs, &mut a8_1);
+        let (w41, _) = weight(GgmlDType::Q4_1, 4, k, 1);
+        let (w80, _) = weight(GgmlDType::Q8_0, 4, k, 2);
+        let (d41, d80) = (w41.q.data().unwrap(), w80.q.data().unwrap());
+        let (b41, b80) = (as_blocks::<BlockQ4_1>(&d41), as_blocks::<BlockQ8_0>(&d80));
+        let nb = k / QK;
+        let four = dot4_q4_1_q8_1([0, 1, 2, 3].map(|r| &b41[r * nb..(r + 1) * nb]), &a8_1);
+        let four8 = dot4_q8_0_q8_0([0, 1, 2, 3].map(|r| &b80[r * nb..(r + 1) * nb]), &a8_0);
+        for r in 0..4 {
+            let one = dot_q4_1_q8_1(&b41[r * nb..(r + 1) * nb], &a8_1);
+            assert_eq!(four[r].to_bits(), one.to_bits());
+            let one = dot_q8_0_q8_0(&b80[r * nb..(r + 1) * nb], &a8_0);
+            assert_eq!(four8[r].to_bits(), one.to_bits());
         }
     }
 

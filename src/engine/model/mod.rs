@@ -196,20 +196,31 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, LoadError> {
                     }
                 })?;
             let st = SafetensorsWeights::open(&dir, &files, &Device::Cpu)?;
-            let (params, dtype) = st.summary();
-            Ok(ModelInfo {
-                path: dir.clone(),
-                format: "safetensors",
-                arch: cfg.arch.name().into(),
-                quant: dtype,
-                params,
-                size_bytes: files.iter().map(|f| file_size(f)).sum(),
-                context_length: cfg.context_length,
-                has_chat_template: hf_chat_template(&dir)?.is_some(),
-                notes: vec![],
-                config: Some(cfg),
-            })
+            let has_template = hf_chat_template(&dir)?.is_some();
+            Ok(safetensors_info(&dir, &files, cfg, &st, has_template))
         }
+    }
+}
+
+fn safetensors_info(
+    dir: &Path,
+    files: &[PathBuf],
+    cfg: ModelConfig,
+    st: &SafetensorsWeights,
+    has_chat_template: bool,
+) -> ModelInfo {
+    let (params, dtype) = st.summary();
+    ModelInfo {
+        path: dir.into(),
+        format: "safetensors",
+        arch: cfg.arch.name().into(),
+        quant: dtype,
+        params,
+        size_bytes: files.iter().map(|f| file_size(f)).sum(),
+        context_length: cfg.context_length,
+        has_chat_template,
+        notes: st.notes(),
+        config: Some(cfg),
     }
 }
 
@@ -344,20 +355,8 @@ fn load_safetensors(
     let chat_template = hf_chat_template(dir)?;
     let mut src = SafetensorsWeights::open(dir, files, &opts.device)?;
     let rope = Rope::new(&cfg, RopeStyle::Halves, None);
-    let (params, dtype) = src.summary();
     let model = Llama::load(cfg.clone(), &mut src, W::hf, rope, &opts.device)?;
-    let info = ModelInfo {
-        path: dir.into(),
-        format: "safetensors",
-        arch: cfg.arch.name().into(),
-        quant: dtype,
-        params,
-        size_bytes: files.iter().map(|f| file_size(f)).sum(),
-        context_length: cfg.context_length,
-        has_chat_template: chat_template.is_some(),
-        notes: src.notes(),
-        config: Some(cfg),
-    };
+    let info = safetensors_info(dir, files, cfg, &src, chat_template.is_some());
     Ok(LoadedModel {
         model,
         tokenizer,

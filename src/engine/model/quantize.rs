@@ -116,21 +116,6 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> LoadError {
     }
 }
 
-fn read_err(path: &Path, e: candle_core::Error) -> LoadError {
-    let why = e.to_string();
-    if why.contains("remaining") || why.contains("fill whole buffer") {
-        LoadError::Truncated {
-            path: path.into(),
-            why,
-        }
-    } else {
-        LoadError::Format {
-            path: path.into(),
-            why,
-        }
-    }
-}
-
 /// The absolute form of a path that may not exist yet (its folder must).
 fn absolute(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
@@ -174,7 +159,8 @@ pub fn requantize_gguf(src: &Path, dst: &Path, to: GgmlDType) -> Result<Quantize
         });
     }
     let mut reader = BufReader::new(File::open(src).map_err(|e| io_err(src, e))?);
-    let content = gguf_file::Content::read(&mut reader).map_err(|e| read_err(src, e))?;
+    let content =
+        gguf_file::Content::read(&mut reader).map_err(|e| super::weights::classify(src, e))?;
 
     // Tensors in file order, read as stored.
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
@@ -183,7 +169,7 @@ pub fn requantize_gguf(src: &Path, dst: &Path, to: GgmlDType) -> Result<Quantize
     for name in names {
         let q = content
             .tensor(&mut reader, name, &Device::Cpu)
-            .map_err(|e| read_err(src, e))?;
+            .map_err(|e| super::weights::classify(src, e))?;
         tensors.push((name.clone(), q));
     }
     drop(reader);
