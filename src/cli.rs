@@ -119,7 +119,7 @@ pub struct GenArgs {
     /// cpu, cuda, cuda:N or metal.
     #[arg(long)]
     pub device: Option<String>,
-    /// Run quantized weights as stored, even where candle is slow on them (Q4_1, Q5_x).
+    /// Run Q5_0/Q5_1 weights as stored on candle's slow CPU path instead of requantizing them to Q8_0.
     #[arg(long)]
     pub no_requantize: bool,
     /// Print one JSON record at the end instead of streaming text.

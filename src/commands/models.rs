@@ -8,7 +8,9 @@ use crate::models::{describe, resolve, scan};
 
 fn human_size(bytes: u64) -> String {
     let mb = bytes as f64 / 1e6;
-    if mb >= 1000.0 {
+    if mb < 1.0 {
+        format!("{:.0} KB", bytes as f64 / 1e3)
+    } else if mb >= 1000.0 {
         format!("{:.1} GB", mb / 1000.0)
     } else {
         format!("{mb:.0} MB")

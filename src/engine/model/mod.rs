@@ -135,22 +135,15 @@ fn file_size(path: &Path) -> u64 {
 
 fn gguf_info(path: &Path, ct: &gguf_file::Content, requantize: bool) -> ModelInfo {
     let quant = main_quant(ct);
-    let slow: Vec<String> = ct
-        .tensor_infos
-        .values()
-        .filter(|t| weights::slow_on_cpu(t.ggml_dtype))
-        .map(|t| format!("{:?}", t.ggml_dtype))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let notes = if requantize && !slow.is_empty() {
-        vec![format!(
-            "runs as Q8_0 on CPU: {} requantized at load (candle has no fast CPU kernel for it)",
-            slow.join(", ")
-        )]
-    } else {
-        vec![]
-    };
+    // What loading with the default options will do on the CPU, per weight type.
+    let mut counts = BTreeMap::new();
+    for t in ct.tensor_infos.values().filter(|t| t.shape.rank() == 2) {
+        let plan = weights::cpu_path(t.ggml_dtype, requantize, true);
+        *counts
+            .entry((format!("{:?}", t.ggml_dtype), plan))
+            .or_default() += 1;
+    }
+    let notes = weights::cpu_notes(&counts);
     let config = ModelConfig::from_gguf(ct).ok();
     ModelInfo {
         path: path.into(),

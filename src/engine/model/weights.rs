@@ -60,6 +60,44 @@ pub fn slow_on_cpu(dtype: GgmlDType) -> bool {
     )
 }
 
+/// How a GGUF weight type runs on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CpuPath {
+    /// lmwb's own kernels, as stored.
+    Own,
+    /// Requantized to Q8_0 at load (candle has no fast kernel for the stored type).
+    Requantized,
+    /// candle's matmul, as stored.
+    Candle,
+}
+
+/// The path a 2-D weight of `dtype` takes on the CPU.
+pub fn cpu_path(dtype: GgmlDType, requantize: bool, own_kernels: bool) -> CpuPath {
+    if own_kernels && kernels::supported(dtype) {
+        CpuPath::Own
+    } else if requantize && slow_on_cpu(dtype) {
+        CpuPath::Requantized
+    } else {
+        CpuPath::Candle
+    }
+}
+
+/// `models show` notes for the weights that take each path: (type, path) → tensor count.
+pub fn cpu_notes(counts: &std::collections::BTreeMap<(String, CpuPath), usize>) -> Vec<String> {
+    counts
+        .iter()
+        .filter_map(|((dtype, path), n)| match path {
+            CpuPath::Own => Some(format!(
+                "{n} {dtype} tensors run as stored on lmwb's CPU kernels (llama.cpp-compatible arithmetic)"
+            )),
+            CpuPath::Requantized => Some(format!(
+                "{n} {dtype} tensors requantized to Q8_0 at load (no fast CPU kernel for {dtype})"
+            )),
+            CpuPath::Candle => None,
+        })
+        .collect()
+}
+
 /// Where weights come from: the loader asks by name.
 pub trait WeightSource {
     fn path(&self) -> &Path;
@@ -97,7 +135,7 @@ pub struct GgufWeights {
     device: Device,
     requantize: bool,
     own_kernels: bool,
-    requantized: std::collections::BTreeMap<String, usize>,
+    paths: std::collections::BTreeMap<(String, CpuPath), usize>,
 }
 
 impl GgufWeights {
@@ -120,7 +158,7 @@ impl GgufWeights {
             device: device.clone(),
             requantize: requantize && device.is_cpu(),
             own_kernels,
-            requantized: Default::default(),
+            paths: Default::default(),
         })
     }
 
@@ -177,19 +215,25 @@ impl WeightSource for GgufWeights {
         let mut q = self.read(name)?;
         let path = self.path.clone();
         let err = |e| tensor_err(&path, name, e);
-        if self.device.is_cpu() && self.own_kernels && kernels::supported(q.dtype()) {
-            return Ok(Matrix::Ggml(QWeight::new(Arc::new(q)).map_err(err)?));
-        }
-        if self.requantize && slow_on_cpu(q.dtype()) {
-            let from = q.dtype();
+        let from = q.dtype();
+        let plan = if self.device.is_cpu() {
+            cpu_path(from, self.requantize, self.own_kernels)
+        } else {
+            CpuPath::Candle
+        };
+        *self.paths.entry((format!("{from:?}"), plan)).or_default() += 1;
+        if plan == CpuPath::Requantized {
             let t = q.dequantize(&self.device).map_err(err)?;
             q = QTensor::quantize(&t, GgmlDType::Q8_0).map_err(err)?;
-            *self.requantized.entry(format!("{from:?}")).or_default() += 1;
-            if self.own_kernels {
-                return Ok(Matrix::Ggml(QWeight::new(Arc::new(q)).map_err(err)?));
-            }
         }
-        Ok(Matrix::Candle(QMatMul::from_arc(Arc::new(q)).map_err(err)?))
+        let q = Arc::new(q);
+        match plan {
+            CpuPath::Own => Ok(Matrix::Ggml(QWeight::new(q).map_err(err)?)),
+            CpuPath::Requantized if self.own_kernels => {
+                Ok(Matrix::Ggml(QWeight::new(q).map_err(err)?))
+            }
+            _ => Ok(Matrix::Candle(QMatMul::from_arc(q).map_err(err)?)),
+        }
     }
 
     fn vector(&mut self, name: &str) -> Result<Tensor, LoadError> {
@@ -199,10 +243,7 @@ impl WeightSource for GgufWeights {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.requantized
-            .iter()
-            .map(|(from, n)| format!("{n} {from} tensors requantized to Q8_0 at load (candle has no fast CPU kernel for {from})"))
-            .collect()
+        cpu_notes(&self.paths)
     }
 }
 
