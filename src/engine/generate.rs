@@ -131,6 +131,7 @@ impl EngineState {
             self.cache = KvCache::new(self.m.model.cfg.n_layers, req.max_kv_size);
         }
         let cached = self.cache.reuse_prefix(&prompt);
+        self.cache.reset_peak();
         let _ = events.send(Event::Started {
             prompt_tokens: prompt.len(),
             cached_tokens: cached,

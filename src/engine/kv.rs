@@ -84,6 +84,11 @@ impl KvCache {
         self.peak
     }
 
+    /// Start counting the peak afresh (at the start of a request).
+    pub fn reset_peak(&mut self) {
+        self.peak = self.len;
+    }
+
     /// Position (RoPE index) the next token gets.
     pub fn next_pos(&self) -> usize {
         self.next_pos
