@@ -103,15 +103,7 @@ struct Report {
 }
 
 fn greedy() -> SamplingParams {
-    SamplingParams {
-        temperature: 0.0,
-        top_p: 1.0,
-        top_k: 0,
-        min_p: 0.0,
-        repeat_penalty: 1.0,
-        seed: Some(0),
-        ..SamplingParams::default()
-    }
+    SamplingParams::greedy()
 }
 
 fn request(text: String, max_tokens: usize) -> GenerateRequest {

@@ -1,23 +1,19 @@
 //! Layered configuration: built-in defaults (`config.toml` at the crate root, compiled in)
 //! < user file < `LMWB_*` environment < command-line flags (applied by the caller).
 
+use crate::engine::sampler::SamplingParams;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 const DEFAULTS: &str = include_str!("../config.toml");
 
+/// The `[sampling]` table: sampling parameters plus the request limits.
+/// (Unknown keys are caught by `check_keys` against the built-in file, with the file name.)
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct SamplingDefaults {
-    pub temperature: f32,
-    pub top_p: f32,
-    pub top_k: usize,
-    pub min_p: f32,
-    pub repeat_penalty: f32,
-    pub repeat_last_n: usize,
-    pub presence_penalty: f32,
-    pub frequency_penalty: f32,
+    #[serde(flatten)]
+    pub params: SamplingParams,
     pub max_tokens: usize,
     pub max_kv_size: usize,
 }
@@ -261,9 +257,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.device, "cuda");
-        assert_eq!(c.sampling.temperature, 0.1);
-        assert_eq!(c.sampling.top_k, 3);
-        assert_eq!(c.sampling.top_p, Config::defaults().sampling.top_p);
+        assert_eq!(c.sampling.params.temperature, 0.1);
+        assert_eq!(c.sampling.params.top_k, 3);
+        assert_eq!(
+            c.sampling.params.top_p,
+            Config::defaults().sampling.params.top_p
+        );
     }
 
     #[test]

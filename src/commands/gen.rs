@@ -31,7 +31,7 @@ pub fn engine_options(args: &GenArgs, cfg: &Config) -> anyhow::Result<EngineOpti
 
 /// Config defaults overridden by flags.
 pub fn sampling(args: &GenArgs, cfg: &Config) -> SamplingParams {
-    let d = &cfg.sampling;
+    let d = cfg.sampling.params.clone();
     SamplingParams {
         temperature: args.temperature.unwrap_or(d.temperature),
         top_p: args.top_p.unwrap_or(d.top_p),
@@ -41,7 +41,7 @@ pub fn sampling(args: &GenArgs, cfg: &Config) -> SamplingParams {
         repeat_last_n: args.repeat_last_n.unwrap_or(d.repeat_last_n),
         presence_penalty: args.presence_penalty.unwrap_or(d.presence_penalty),
         frequency_penalty: args.frequency_penalty.unwrap_or(d.frequency_penalty),
-        seed: args.seed,
+        seed: args.seed.or(d.seed),
     }
 }
 

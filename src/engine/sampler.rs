@@ -61,6 +61,19 @@ pub struct SamplerError {
 }
 
 impl SamplingParams {
+    /// Greedy decoding with every other stage off and a fixed seed.
+    pub fn greedy() -> SamplingParams {
+        SamplingParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            seed: Some(0),
+            ..SamplingParams::default()
+        }
+    }
+
     /// Check every value is finite and within its range.
     pub fn validate(&self) -> Result<(), SamplerError> {
         let (t, top_p, min_p, rp) = (

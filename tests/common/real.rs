@@ -86,15 +86,7 @@ pub fn raw_prompt_len(text: &str) -> usize {
 
 /// Greedy sampling (temperature 0), everything else off.
 pub fn greedy_params() -> SamplingParams {
-    SamplingParams {
-        temperature: 0.0,
-        top_p: 1.0,
-        top_k: 0,
-        min_p: 0.0,
-        repeat_penalty: 1.0,
-        seed: Some(0),
-        ..SamplingParams::default()
-    }
+    SamplingParams::greedy()
 }
 
 pub fn raw(text: &str) -> Prompt {
