@@ -1,13 +1,12 @@
 //! Greedy outputs against llama.cpp's on the default model (tests/fixtures/reference).
 //!
-//! Two checks:
-//! - teacher-forced: fed llama.cpp's own tokens, our argmax is llama.cpp's token at most
-//!   steps, and where it is not, llama.cpp's token is a near-tie for us (its logit within
-//!   0.5 of our best) — the two engines compute the same function up to quantized
-//!   arithmetic;
-//! - free-running through the engine: the chat template and tokenizer give llama.cpp's
-//!   prompt ids, the engine's greedy tokens equal the teacher-forced argmax up to the first
-//!   divergence from llama.cpp, and the matching-prefix length per prompt is printed.
+//! Three checks:
+//! - free-running through the engine (chat template, tokenizer, sampler): the first 16
+//!   generated tokens of every reference prompt equal llama.cpp's (the matching-prefix
+//!   length is printed; today it is the whole reference for every prompt);
+//! - teacher-forced: fed llama.cpp's own tokens, our argmax is llama.cpp's token at least
+//!   at 95 % of the steps, and where it is not, llama.cpp's token is a near-tie for us;
+//! - the engine's greedy tokens equal the model's argmax up to the first divergence.
 //!
 //! Needs the model: `bash scripts/fetch-models.sh`.
 
@@ -93,7 +92,7 @@ fn teacher_forced_argmax_agrees_with_llama_cpp() {
     }
     eprintln!("teacher-forced agreement: {agree}/{total}");
     assert!(
-        agree * 100 >= total * 90,
+        agree * 100 >= total * 95,
         "only {agree}/{total} steps agree with llama.cpp"
     );
 }
@@ -127,16 +126,30 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             "{}: prompt tokens differ from llama.cpp's",
             g.name
         );
+        // llama.cpp lists the EOS it stopped at; the engine ends there without a token.
+        let want = match g.stop_type.as_str() {
+            "eos" => &g.generated_ids[..g.generated_ids.len() - 1],
+            _ => &g.generated_ids[..],
+        };
         let matching = out
             .token_ids
             .iter()
-            .zip(&g.generated_ids)
+            .zip(want)
             .take_while(|(a, b)| a == b)
             .count();
-        report.push(format!(
-            "{}: {matching}/{} tokens equal llama.cpp's",
+        let need = 16.min(want.len());
+        assert!(
+            matching >= need,
+            "{}: only the first {matching} generated tokens equal llama.cpp's (need {need}): ours {:?}, llama.cpp {:?}",
             g.name,
-            g.generated_ids.len()
+            &out.token_ids[..need.min(out.token_ids.len())],
+            &want[..need]
+        );
+        report.push(format!(
+            "{}: {matching}/{} tokens equal llama.cpp's{}",
+            g.name,
+            want.len(),
+            if g.stop_type == "eos" { " (then EOS)" } else { "" }
         ));
         // Up to the first divergence the engine's greedy path is the teacher-forced argmax,
         // and at the divergence the engine picks our argmax.
@@ -149,7 +162,7 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             "{}: engine differs from the model's argmax",
             g.name
         );
-        if matching == g.generated_ids.len() && g.stop_type == "eos" {
+        if matching == want.len() && g.stop_type == "eos" {
             assert_eq!(
                 out.stats.finish_reason,
                 lmwb::engine::FinishReason::Stop,

@@ -3,8 +3,11 @@
 //! exact: a prompt prefilled in one chunk or in several gives the same bits, and the same
 //! seed gives the same text on a warm engine as on a cold one.
 //!
-//! Values are those of an F16 cache (see `round_f16` in llama.rs): the softmax weights
-//! are rounded to F16 before they multiply V, as ggml does with an F16 cache.
+//! The arithmetic is that of llama.cpp's CPU flash attention over its default F16 KV
+//! cache (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`): Q rounded to F16, K·Q in
+//! f32, an online softmax with `expf`, and the weighted sum of V accumulated in F16. With
+//! it (and the other ggml-compatible pieces: kernels, norm, SwiGLU, RoPE) greedy outputs
+//! equal llama.cpp's on the reference prompts.
 
 use candle_core::{Result, Storage, Tensor};
 use half::f16;
@@ -40,6 +43,139 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         tail += a[i] * b[i];
     }
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
+}
+
+/// ggml's `ggml_vec_dot_f16` on AVX-512 for 64-wide rows: four 16-lane partial sums,
+/// combined pairwise, then a 16-lane tree reduction. Inputs are F16 values.
+fn dot_f16(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != 64 {
+        return dot(a, b);
+    }
+    let mut x = [[0f32; 16]; 4];
+    for (j, xj) in x.iter_mut().enumerate() {
+        for (l, v) in xj.iter_mut().enumerate() {
+            *v = a[16 * j + l] * b[16 * j + l];
+        }
+    }
+    let mut s = [0f32; 16];
+    for l in 0..16 {
+        s[l] = (x[0][l] + x[2][l]) + (x[1][l] + x[3][l]);
+    }
+    let mut h = [0f32; 8];
+    for l in 0..8 {
+        h[l] = s[l] + s[l + 8];
+    }
+    let q = [h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]];
+    (q[0] + q[2]) + (q[1] + q[3])
+}
+
+/// The F16 accumulator of the V sum, kept as f32 values that are exactly F16 numbers.
+/// `mad`: acc = f16(fma(v, w, acc)); `scale`: acc = f16(acc · w) — ggml_vec_mad_f16 and
+/// ggml_vec_scale_f16.
+struct F16Acc;
+
+impl F16Acc {
+    #[inline]
+    fn mad(acc: &mut [f32], v: &[f32], w: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if fast() {
+            // SAFETY: AVX2, FMA and F16C were detected at run time.
+            return unsafe { x86::mad(acc, v, w) };
+        }
+        for (a, &x) in acc.iter_mut().zip(v) {
+            *a = f16::from_f32(x.mul_add(w, *a)).to_f32();
+        }
+    }
+
+    #[inline]
+    fn scale(acc: &mut [f32], w: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if fast() {
+            // SAFETY: AVX2, FMA and F16C were detected at run time.
+            return unsafe { x86::scale(acc, w) };
+        }
+        for a in acc.iter_mut() {
+            *a = f16::from_f32(*a * w).to_f32();
+        }
+    }
+}
+
+fn fast() -> bool {
+    crate::engine::kernels::avx2::available()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Round 8 lanes to F16 (nearest even) and back.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn round8(x: __m256) -> __m256 {
+        _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn mad(acc: &mut [f32], v: &[f32], w: f32) {
+        let wv = _mm256_set1_ps(w);
+        let n8 = acc.len() / 8 * 8;
+        for i in (0..n8).step_by(8) {
+            let a = _mm256_loadu_ps(acc.as_ptr().add(i));
+            let x = _mm256_loadu_ps(v.as_ptr().add(i));
+            _mm256_storeu_ps(acc.as_mut_ptr().add(i), round8(_mm256_fmadd_ps(x, wv, a)));
+        }
+        for i in n8..acc.len() {
+            acc[i] = half::f16::from_f32(v[i].mul_add(w, acc[i])).to_f32();
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn scale(acc: &mut [f32], w: f32) {
+        let wv = _mm256_set1_ps(w);
+        let n8 = acc.len() / 8 * 8;
+        for i in (0..n8).step_by(8) {
+            let a = _mm256_loadu_ps(acc.as_ptr().add(i));
+            _mm256_storeu_ps(acc.as_mut_ptr().add(i), round8(_mm256_mul_ps(a, wv)));
+        }
+        for a in acc[n8..].iter_mut() {
+            *a = half::f16::from_f32(*a * w).to_f32();
+        }
+    }
+}
+
+/// One query row as ggml's `flash_attn_ext_f16_one_chunk` computes it with an F16 cache.
+#[allow(clippy::too_many_arguments)]
+fn flash_row(
+    q: &[f32],
+    k: &View,
+    v: &View,
+    kvh: usize,
+    len: usize,
+    dim: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let mut acc = vec![0f32; dim];
+    let (mut m, mut s_sum) = (f32::NEG_INFINITY, 0f32);
+    for j in 0..len {
+        let s = dot_f16(q, k.row(kvh, j, dim)) * scale;
+        let (mut ms, mut vs) = (1f32, 1f32);
+        if s > m {
+            let old = m;
+            m = s;
+            ms = (old - m).exp();
+            F16Acc::scale(&mut acc, ms);
+        } else {
+            vs = (s - m).exp();
+        }
+        F16Acc::mad(&mut acc, v.row(kvh, j, dim), vs);
+        // ggml's C++ is compiled with FP contraction: S*ms + vs is one FMA.
+        s_sum = s_sum.mul_add(ms, vs);
+    }
+    let inv = if s_sum == 0.0 { 0.0 } else { 1.0 / s_sum };
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = a * inv;
+    }
 }
 
 /// `q (heads, n, dim)` contiguous; `k`, `v (kv_heads, total, dim)` (views of the cache).
@@ -81,22 +217,7 @@ pub fn attend_cpu(
         let kvh = h / rep;
         let qrow = &qs[(h * n + i) * dim..(h * n + i + 1) * dim];
         let len = visible(i);
-        let mut scores: Vec<f32> = (0..len)
-            .map(|j| dot(qrow, kview.row(kvh, j, dim)) * scale)
-            .collect();
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let inv = 1.0 / sum;
-        for (j, p) in scores.iter().enumerate() {
-            let p = f16::from_f32(p * inv).to_f32();
-            for (o, &x) in o.iter_mut().zip(vview.row(kvh, j, dim)) {
-                *o += p * x;
-            }
-        }
+        flash_row(qrow, &kview, &vview, kvh, len, dim, scale, o);
     });
     Tensor::from_vec(out, (n, nh * dim), q.device())
 }

@@ -4,7 +4,7 @@
 use super::attention::attend_cpu;
 use super::config::{Arch, ModelConfig};
 use super::names::W;
-use super::norm::rms_norm_ggml;
+use super::norm::{rms_norm_ggml, swiglu_ggml};
 use super::rope::Rope;
 use super::weights::{Linear, Matrix, WeightSource};
 use crate::engine::error::LoadError;
@@ -12,12 +12,24 @@ use crate::engine::kv::{causal_mask, KvCache};
 use candle_core::{Device, Result, Tensor};
 use candle_nn::ops::{silu, softmax_last_dim};
 
-/// Round to F16 precision and back. Attention runs on F16 keys and values as llama.cpp's
-/// default KV cache does: Q and the softmax weights are rounded before each product, as
-/// ggml converts them to the F16 cache's type. Greedy outputs then agree with llama.cpp.
+/// Round to F16 precision and back. The cache holds F16 values, as llama.cpp's default KV
+/// cache does (stored as f32 for now); off the CPU, Q and the softmax weights are rounded
+/// too, as ggml converts them to the cache's type.
 fn round_f16(t: &Tensor) -> Result<Tensor> {
     t.to_dtype(candle_core::DType::F16)?
         .to_dtype(candle_core::DType::F32)
+}
+
+/// `silu(gate) · up`; on the CPU computed as ggml does (see [`swiglu_ggml`]).
+fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if !gate.device().is_cpu() {
+        return silu(gate)? * up;
+    }
+    let g = gate.flatten_all()?.to_vec1::<f32>()?;
+    let u = up.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = vec![0f32; g.len()];
+    swiglu_ggml(&g, &u, &mut out);
+    Tensor::from_vec(out, gate.shape(), gate.device())
 }
 
 /// RMS norm; on the CPU computed as ggml does (see [`rms_norm_ggml`]).
@@ -210,9 +222,9 @@ impl Llama {
         let x = (x + b.o.forward(&y)?)?;
 
         let h = rms_norm(&x, &b.ffn_norm, eps)?;
-        let g = silu(&b.gate.forward(&h)?)?;
-        let u = b.up.forward(&h)?;
-        let y = b.down.forward(&(g * u)?)?;
+        let y = b
+            .down
+            .forward(&swiglu(&b.gate.forward(&h)?, &b.up.forward(&h)?)?)?;
         x + y
     }
 

@@ -81,9 +81,43 @@ impl Rope {
 
     /// Rotate `x` of shape `(1, heads, n, head_dim)`.
     pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            return self.apply_cpu(x, cos, sin);
+        }
         match self.style {
             RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(x, cos, sin),
             RopeStyle::Halves => candle_nn::rotary_emb::rope(x, cos, sin),
         }
+    }
+
+    /// The rotation as llama.cpp's compiled `rotate_pairs` performs it (the compiler fuses
+    /// each product pair into one FMA): `x0·cos − x1·sin` and `x0·sin + x1·cos`.
+    fn apply_cpu(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let (b, heads, n, dim) = x.dims4()?;
+        let half = dim / 2;
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let (cs, ss) = (
+            cos.flatten_all()?.to_vec1::<f32>()?,
+            sin.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let mut out = vec![0f32; xs.len()];
+        for (row, (src, dst)) in xs
+            .chunks_exact(dim)
+            .zip(out.chunks_exact_mut(dim))
+            .enumerate()
+        {
+            let pos = row % n;
+            for i in 0..half {
+                let (c, s) = (cs[pos * half + i], ss[pos * half + i]);
+                let (a, bidx) = match self.style {
+                    RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                    RopeStyle::Halves => (i, i + half),
+                };
+                let (x0, x1) = (src[a], src[bidx]);
+                dst[a] = x0.mul_add(c, -(x1 * s));
+                dst[bidx] = x0.mul_add(s, x1 * c);
+            }
+        }
+        Tensor::from_vec(out, (b, heads, n, dim), x.device())
     }
 }
