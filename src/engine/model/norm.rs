@@ -30,7 +30,9 @@ pub fn ggml_expf(x: f32) -> f32 {
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
     }
     // scalef: j · 2^n with a single rounding.
-    (j as f64 * 2f64.powi(n as i32)) as f32
+    // |n| <= 192, so 2^n is a normal f64 built from its exponent bits.
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    (j as f64 * pow2) as f32
 }
 
 /// SwiGLU as ggml computes it: `x / (1 + exp(-x)) · g`.
