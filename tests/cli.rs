@@ -7,7 +7,10 @@
 
 #[path = "common/real.rs"]
 mod real;
+#[path = "common/sandbox.rs"]
+mod sandbox;
 
+use sandbox::{output as run, Out};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -38,56 +41,26 @@ impl Sandbox {
 
     /// `lmwb` with a clean environment (no inherited `LMWB_*`).
     fn std_cmd(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lmwb"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("LMWB_") {
-                c.env_remove(k);
-            }
-        }
-        let p = self.path();
-        c.current_dir(p)
-            .env("HOME", p.join("home"))
-            .env("XDG_CONFIG_HOME", p.join("config"))
-            .env("XDG_CACHE_HOME", p.join("cache"))
-            .env("LMWB_RUNS_DIR", p.join("runs"))
-            .env("LMWB_MODELS_DIR", &self.models);
-        c
+        sandbox::command(self.path(), &self.models)
     }
 
     fn cmd(&self) -> assert_cmd::Command {
-        let mut c = assert_cmd::Command::from_std(self.std_cmd());
-        c.timeout(Duration::from_secs(300));
-        c
+        sandbox::assert_command(self.path(), &self.models)
     }
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut assert_cmd::Command) -> Run {
-    let out = cmd.output().expect("lmwb runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
-}
-
-fn lmwb(sb: &Sandbox, args: &[&str]) -> Run {
-    run(sb.cmd().args(args))
+fn lmwb(sb: &Sandbox, args: &[&str]) -> Out {
+    sandbox::lmwb(sb.path(), &sb.models, args)
 }
 
 /// Exit 0, or panic showing stderr.
-fn ok(r: Run) -> Run {
+fn ok(r: Out) -> Out {
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     r
 }
 
 /// The single stats line on stderr.
-fn stats_line(r: &Run) -> &str {
+fn stats_line(r: &Out) -> &str {
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(
         lines.len(),

@@ -5,41 +5,19 @@
 //! no inherited `LMWB_*`, RUST_BACKTRACE=1 (backtraces must not leak into messages).
 
 mod common;
+#[path = "common/sandbox.rs"]
+mod sandbox;
 
 use common::real;
 use common::tiny::{self, Arch, Spec};
+use sandbox::Out;
 use std::path::Path;
-use std::time::Duration;
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 /// `lmwb args…` with its models folder at `models`, sandboxed under `home`.
 fn lmwb(home: &Path, models: &Path, args: &[&str]) -> Out {
-    let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_lmwb"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LMWB_") {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(home)
-        .env("HOME", home.join("home"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("LMWB_RUNS_DIR", home.join("runs"))
-        .env("LMWB_MODELS_DIR", models)
-        .env("RUST_BACKTRACE", "1")
-        .timeout(Duration::from_secs(300))
-        .args(args);
-    let out = c.output().expect("lmwb runs");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
+    let mut c = sandbox::assert_command(home, models);
+    c.env("RUST_BACKTRACE", "1").args(args);
+    sandbox::output(&mut c)
 }
 
 #[test]

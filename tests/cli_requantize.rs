@@ -7,9 +7,11 @@
 
 #[path = "common/real.rs"]
 mod real;
+#[path = "common/sandbox.rs"]
+mod sandbox;
 
+use sandbox::Out;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -31,35 +33,8 @@ impl Sandbox {
     }
 
     fn lmwb(&self, args: &[&str]) -> Out {
-        let mut c = assert_cmd::Command::cargo_bin("lmwb").expect("the lmwb binary");
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("LMWB_") {
-                c.env_remove(k);
-            }
-        }
-        let p = self.path();
-        c.current_dir(p)
-            .env("HOME", p.join("home"))
-            .env("XDG_CONFIG_HOME", p.join("config"))
-            .env("XDG_CACHE_HOME", p.join("cache"))
-            .env("LMWB_RUNS_DIR", p.join("runs"))
-            .env("LMWB_MODELS_DIR", &self.models)
-            .timeout(Duration::from_secs(300))
-            .args(args);
-        let out = c.output().expect("lmwb runs");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-            stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-        }
+        sandbox::lmwb(self.path(), &self.models, args)
     }
-}
-
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 fn ok(o: Out) -> Out {
