@@ -149,7 +149,11 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             "{}: {matching}/{} tokens equal llama.cpp's{}",
             g.name,
             want.len(),
-            if g.stop_type == "eos" { " (then EOS)" } else { "" }
+            if g.stop_type == "eos" {
+                " (then EOS)"
+            } else {
+                ""
+            }
         ));
         // Up to the first divergence the engine's greedy path is the teacher-forced argmax,
         // and at the divergence the engine picks our argmax.
