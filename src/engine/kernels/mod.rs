@@ -10,6 +10,7 @@ use blocks::{
     as_blocks, quantize_row_q8_0, quantize_row_q8_1, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
 };
 use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::utils::barrier_pool;
 use candle_core::{Result, Tensor};
 use std::sync::Arc;
 
@@ -24,6 +25,64 @@ pub struct QWeight {
     q: Arc<QTensor>,
     n: usize,
     k: usize,
+}
+
+/// Rows of activations quantized to the weight type's partner format.
+fn quantize<B: Default + Clone>(xs: &[f32], k: usize, row: fn(&[f32], &mut [B])) -> Vec<B> {
+    let mut a = vec![B::default(); xs.len() / QK];
+    a.chunks_mut(k / QK)
+        .zip(xs.chunks(k))
+        .for_each(|(o, r)| row(r, o));
+    a
+}
+
+/// `out (m, n) = acts (m, k) · weightsᵀ (n, k)`, both as blocks (`nb` per row).
+struct MatMul {
+    m: usize,
+    n: usize,
+    nb: usize,
+}
+
+impl MatMul {
+    /// Work items are blocks of weight rows, each against every activation row, on
+    /// candle's low-latency barrier pool (the same threads candle's own ops use). Four rows
+    /// at a time share the activation loads; every row's result equals `dot1` of it.
+    fn run<W: Sync, A: Sync>(
+        &self,
+        w: &[W],
+        acts: &[A],
+        dot1: fn(&[W], &[A]) -> f32,
+        dot4: impl Fn([&[W]; 4], &[A]) -> [f32; 4] + Sync,
+        out: &mut [f32],
+    ) {
+        const ROWS: usize = 8;
+        let MatMul { m, n, nb } = *self;
+        let dst = SyncPtr(out.as_mut_ptr());
+        let row = |r: usize| &w[r * nb..(r + 1) * nb];
+        barrier_pool().execute_chunked(n.div_ceil(ROWS), |items| {
+            let dst = &dst;
+            // SAFETY: each (col, row) cell is written by exactly one work item, and `out`
+            // outlives the pool call.
+            let put = |col: usize, r: usize, v: f32| unsafe { *dst.0.add(col * n + r) = v };
+            for item in items {
+                let (start, end) = (item * ROWS, n.min(item * ROWS + ROWS));
+                for col in 0..m {
+                    let a = &acts[col * nb..(col + 1) * nb];
+                    let mut r = start;
+                    while r + 4 <= end {
+                        let vals = dot4([0, 1, 2, 3].map(|i| row(r + i)), a);
+                        vals.into_iter()
+                            .enumerate()
+                            .for_each(|(i, v)| put(col, r + i, v));
+                        r += 4;
+                    }
+                    for r in r..end {
+                        put(col, r, dot1(row(r), a));
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// A raw pointer the pool's workers may share; each writes disjoint cells.
@@ -85,11 +144,6 @@ pub fn dot4_q8_0_q8_0(x: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
 dispatch!(dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
 dispatch!(dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
 
-enum Acts {
-    Q8_0(Vec<BlockQ8_0>),
-    Q8_1(Vec<BlockQ8_1>),
-}
-
 impl QWeight {
     pub fn new(q: Arc<QTensor>) -> Result<QWeight> {
         let (n, k) = q.shape().dims2()?;
@@ -120,93 +174,38 @@ impl QWeight {
         }
         let m = x.elem_count() / k;
         let xs = x.flatten_all()?.to_vec1::<f32>()?;
-        let nb = k / QK;
-        let acts = match self.q.dtype() {
-            GgmlDType::Q4_1 => {
-                let mut a = vec![BlockQ8_1::default(); m * nb];
-                a.chunks_mut(nb)
-                    .zip(xs.chunks(k))
-                    .for_each(|(o, r)| quantize_row_q8_1(r, o));
-                Acts::Q8_1(a)
-            }
-            _ => {
-                let mut a = vec![BlockQ8_0::default(); m * nb];
-                a.chunks_mut(nb)
-                    .zip(xs.chunks(k))
-                    .for_each(|(o, r)| quantize_row_q8_0(r, o));
-                Acts::Q8_0(a)
-            }
-        };
         let data = self.q.data()?;
-        let n = self.n;
-        let dtype = self.q.dtype();
-        let mut out = vec![0f32; m * n];
-        let dst = SyncPtr(out.as_mut_ptr());
-        // Work items are blocks of weight rows, each against every activation row, on
-        // candle's low-latency barrier pool (the same threads candle's own ops use).
-        const ROWS: usize = 8;
-        let rows_of = |r: usize| r * nb..(r + 1) * nb;
-        candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(ROWS), |items| {
-            let dst = &dst;
-            let put = |col: usize, row: usize, v: f32| {
-                // SAFETY: each (col, row) cell is written by exactly one work item, and
-                // `out` outlives the pool call.
-                unsafe { *dst.0.add(col * n + row) = v };
-            };
-            for item in items {
-                let (start, end) = (item * ROWS, n.min(item * ROWS + ROWS));
-                for col in 0..m {
-                    let a = col * nb..(col + 1) * nb;
-                    let mut row = start;
-                    while row < end {
-                        if end - row >= 4 {
-                            let vals = match (&acts, dtype) {
-                                (Acts::Q8_1(x), _) => {
-                                    let w = as_blocks::<BlockQ4_1>(&data);
-                                    dot4_q4_1_q8_1(
-                                        [0, 1, 2, 3].map(|i| &w[rows_of(row + i)]),
-                                        &x[a.clone()],
-                                    )
-                                }
-                                (Acts::Q8_0(x), GgmlDType::Q8_0) => {
-                                    let w = as_blocks::<BlockQ8_0>(&data);
-                                    dot4_q8_0_q8_0(
-                                        [0, 1, 2, 3].map(|i| &w[rows_of(row + i)]),
-                                        &x[a.clone()],
-                                    )
-                                }
-                                (Acts::Q8_0(x), _) => {
-                                    let w = as_blocks::<BlockQ4_0>(&data);
-                                    [0, 1, 2, 3]
-                                        .map(|i| dot_q4_0_q8_0(&w[rows_of(row + i)], &x[a.clone()]))
-                                }
-                            };
-                            for (i, v) in vals.into_iter().enumerate() {
-                                put(col, row + i, v);
-                            }
-                            row += 4;
-                        } else {
-                            let w = rows_of(row);
-                            let v = match (&acts, dtype) {
-                                (Acts::Q8_1(x), _) => {
-                                    dot_q4_1_q8_1(&as_blocks::<BlockQ4_1>(&data)[w], &x[a.clone()])
-                                }
-                                (Acts::Q8_0(x), GgmlDType::Q4_0) => {
-                                    dot_q4_0_q8_0(&as_blocks::<BlockQ4_0>(&data)[w], &x[a.clone()])
-                                }
-                                (Acts::Q8_0(x), _) => {
-                                    dot_q8_0_q8_0(&as_blocks::<BlockQ8_0>(&data)[w], &x[a.clone()])
-                                }
-                            };
-                            put(col, row, v);
-                            row += 1;
-                        }
-                    }
-                }
-            }
-        });
+        let mut out = vec![0f32; m * self.n];
+        let mm = MatMul {
+            m,
+            n: self.n,
+            nb: k / QK,
+        };
+        match self.q.dtype() {
+            GgmlDType::Q4_1 => mm.run(
+                as_blocks::<BlockQ4_1>(&data),
+                &quantize(&xs, k, quantize_row_q8_1),
+                dot_q4_1_q8_1,
+                dot4_q4_1_q8_1,
+                &mut out,
+            ),
+            GgmlDType::Q8_0 => mm.run(
+                as_blocks::<BlockQ8_0>(&data),
+                &quantize(&xs, k, quantize_row_q8_0),
+                dot_q8_0_q8_0,
+                dot4_q8_0_q8_0,
+                &mut out,
+            ),
+            _ => mm.run(
+                as_blocks::<BlockQ4_0>(&data),
+                &quantize(&xs, k, quantize_row_q8_0),
+                dot_q4_0_q8_0,
+                |w, a| w.map(|r| dot_q4_0_q8_0(r, a)),
+                &mut out,
+            ),
+        }
         let mut shape = dims;
-        *shape.last_mut().expect("rank >= 1") = n;
+        *shape.last_mut().expect("rank >= 1") = self.n;
         Tensor::from_vec(out, shape, x.device())
     }
 }

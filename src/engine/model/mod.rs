@@ -12,7 +12,7 @@ pub mod weights;
 
 use crate::engine::error::{candle_msg, LoadError};
 use crate::engine::tokenizer::Tokenizer;
-use candle_core::quantized::{gguf_file, GgmlDType};
+use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use config::ModelConfig;
 pub use llama::Llama;
@@ -356,9 +356,4 @@ fn load_safetensors(
         chat_template,
         info,
     })
-}
-
-/// Is this GGUF type one the CPU path requantizes?
-pub fn requantized_on_cpu(dtype: GgmlDType) -> bool {
-    weights::slow_on_cpu(dtype)
 }
