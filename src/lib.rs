@@ -1,6 +1,8 @@
 //! lmwb: a local-LLM workbench. The library holds everything; `main.rs` only dispatches.
 
+pub mod chat;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod engine;

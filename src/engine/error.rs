@@ -51,6 +51,9 @@ pub enum EngineError {
     Compute(candle_core::Error),
     #[error("the engine thread has stopped; restart lmwb")]
     Gone,
+    /// A failure reported by a backend other than the in-process engine (a server, a fake).
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl From<candle_core::Error> for EngineError {

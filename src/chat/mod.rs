@@ -1,0 +1,4 @@
+//! Chat-side text processing shared by every front end: reasoning channels (Harmony and
+//! `<think>`), and markdown turned into styled terminal lines.
+
+pub mod reasoning;

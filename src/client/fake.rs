@@ -1,0 +1,179 @@
+//! A deterministic [`GenerationClient`] for tests and demos: it streams scripted replies
+//! token by token, honours cancellation and `max_tokens`, and reports plausible stats.
+
+use super::GenerationClient;
+use crate::engine::{
+    CancelToken, EngineError, Event, FinishReason, GenerateRequest, Generation, Prompt, Stats,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake does with the next request.
+#[derive(Clone, Debug)]
+pub enum Script {
+    /// Stream these pieces, one per token, then finish with `Stop`.
+    Reply(Vec<String>),
+    /// Fail with this message before any token.
+    Fail(String),
+}
+
+impl Script {
+    /// Split `text` into token-sized pieces (runs of at most 4 bytes on char boundaries).
+    pub fn text(text: &str) -> Script {
+        let mut pieces = Vec::new();
+        let mut cur = String::new();
+        for c in text.chars() {
+            if cur.len() + c.len_utf8() > 4 || (c == ' ' && !cur.is_empty()) {
+                pieces.push(std::mem::take(&mut cur));
+            }
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            pieces.push(cur);
+        }
+        Script::Reply(pieces)
+    }
+}
+
+/// A client that replays scripts in order (the last one repeats).
+pub struct FakeClient {
+    name: String,
+    scripts: Mutex<Vec<Script>>,
+    /// Pause between tokens, so a test can cancel mid-stream.
+    pub delay: Duration,
+    calls: Arc<AtomicUsize>,
+    requests: Mutex<Vec<GenerateRequest>>,
+}
+
+impl FakeClient {
+    pub fn new(name: &str, scripts: Vec<Script>) -> FakeClient {
+        FakeClient {
+            name: name.to_string(),
+            scripts: Mutex::new(scripts),
+            delay: Duration::ZERO,
+            calls: Arc::new(AtomicUsize::new(0)),
+            requests: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> FakeClient {
+        self.delay = delay;
+        self
+    }
+
+    /// How many generations were started.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<GenerateRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn next_script(&self) -> Script {
+        let mut s = self.scripts.lock().unwrap();
+        if s.len() > 1 {
+            s.remove(0)
+        } else {
+            s.first()
+                .cloned()
+                .unwrap_or(Script::Reply(vec!["ok".into()]))
+        }
+    }
+}
+
+fn prompt_len(p: &Prompt) -> usize {
+    let chars: usize = match p {
+        Prompt::Raw(s) => s.len(),
+        Prompt::Chat { messages, .. } => messages.iter().map(|m| m.content.len() + 4).sum(),
+    };
+    chars.div_ceil(4)
+}
+
+impl GenerationClient for FakeClient {
+    fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    fn context_length(&self) -> Option<usize> {
+        Some(2048)
+    }
+
+    fn generate(&self, req: GenerateRequest) -> Generation {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.requests.lock().unwrap().push(req.clone());
+        let script = self.next_script();
+        let (tx, rx) = mpsc::channel();
+        let cancel = CancelToken::default();
+        let stop = cancel.clone();
+        let delay = self.delay;
+        std::thread::spawn(move || run(script, req, tx, stop, delay));
+        Generation { events: rx, cancel }
+    }
+}
+
+fn run(
+    script: Script,
+    req: GenerateRequest,
+    tx: mpsc::Sender<Event>,
+    cancel: CancelToken,
+    delay: Duration,
+) {
+    let prompt_tokens = prompt_len(&req.prompt);
+    let pieces = match script {
+        Script::Fail(msg) => {
+            let _ = tx.send(Event::Error(EngineError::Backend(msg)));
+            return;
+        }
+        Script::Reply(p) => p,
+    };
+    let _ = tx.send(Event::Started {
+        prompt_tokens,
+        cached_tokens: 0,
+    });
+    let mut finish = FinishReason::Stop;
+    let mut generated = 0;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        if req.max_tokens.is_some_and(|m| generated >= m) {
+            finish = FinishReason::Length;
+            break;
+        }
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        if cancel.is_cancelled() {
+            finish = FinishReason::Cancelled;
+            break;
+        }
+        generated += 1;
+        if tx
+            .send(Event::Token {
+                id: i as u32,
+                text: piece,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+    let ms = |tokens: usize| tokens as f64 * 10.0;
+    let _ = tx.send(Event::Done(Stats {
+        prompt_tokens,
+        cached_tokens: 0,
+        generated_tokens: generated,
+        ttft_ms: 20.0,
+        prefill_ms: 20.0,
+        prefill_tok_s: prompt_tokens as f64 / 0.02,
+        decode_ms: ms(generated),
+        decode_tok_s: 100.0,
+        total_ms: 20.0 + ms(generated),
+        finish_reason: finish,
+        stop_string: None,
+        kv_used: prompt_tokens + generated,
+        kv_peak: prompt_tokens + generated,
+        max_kv_size: req.max_kv_size,
+        seed: req.sampling.seed.unwrap_or(0),
+    }));
+}

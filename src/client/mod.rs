@@ -1,0 +1,19 @@
+//! The seam every front end talks to: a [`GenerationClient`] streams [`Event`]s for a
+//! [`GenerateRequest`], whether the model runs in-process ([`LocalClient`]) or, later,
+//! behind HTTP. Tests use [`fake::FakeClient`] for deterministic streams.
+
+pub mod fake;
+mod local;
+
+pub use crate::engine::{Event, Generation, GenerateRequest};
+pub use local::LocalClient;
+
+/// Something that generates text for requests.
+pub trait GenerationClient: Send + Sync {
+    /// The model's display name (what `-m` resolved to).
+    fn model_name(&self) -> &str;
+    /// The model's context length in tokens, when known.
+    fn context_length(&self) -> Option<usize>;
+    /// Start a generation; events arrive on the returned receiver.
+    fn generate(&self, req: GenerateRequest) -> Generation;
+}
