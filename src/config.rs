@@ -30,6 +30,25 @@ pub struct Config {
     pub log_level: String,
     pub prefill_chunk: usize,
     pub sampling: SamplingDefaults,
+    /// Action name → key names (see `[keymap]` in config.toml).
+    pub keymap: std::collections::BTreeMap<String, KeyList>,
+}
+
+/// One key name or several.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyList::One(k) => vec![k.as_str()],
+            KeyList::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(thiserror::Error, Debug)]

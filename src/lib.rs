@@ -9,3 +9,4 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod models;
+pub mod tui;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        None => Ok(commands::not_built("lmwb (the TUI)")),
+        None => lmwb::tui::run(&cfg),
         Some(Command::Run(args)) => commands::run::run(*args, &cfg),
         Some(Command::Models(cmd)) => commands::models::run(cmd, &cfg),
         Some(Command::Batch(_)) => Ok(commands::not_built("batch")),

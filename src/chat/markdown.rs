@@ -25,7 +25,14 @@ pub struct Rendered {
 }
 
 pub fn render(md: &str, width: usize) -> Rendered {
-    Renderer::new(width.max(10)).run(md)
+    render_numbered(md, width, 1)
+}
+
+/// As [`render`], numbering code block labels from `first` (numbers run across a transcript).
+pub fn render_numbered(md: &str, width: usize, first: usize) -> Rendered {
+    let mut r = Renderer::new(width.max(10));
+    r.first_block = first;
+    r.run(md)
 }
 
 /// Only the fenced code blocks of `md`.
@@ -82,6 +89,7 @@ struct Renderer {
     blocks: Vec<CodeBlock>,
     /// A block has been written (so the next one gets a blank line before it).
     started: bool,
+    first_block: usize,
 }
 
 const DIM: Color = Color::DarkGray;
@@ -98,6 +106,7 @@ impl Renderer {
             table: None,
             blocks: vec![],
             started: false,
+            first_block: 1,
         }
     }
 
@@ -327,7 +336,7 @@ impl Renderer {
 
     fn end_code(&mut self) {
         let Some(block) = self.code.take() else { return };
-        let n = self.blocks.len() + 1;
+        let n = self.blocks.len() + self.first_block;
         let label = if block.lang.is_empty() {
             format!("─ code [{n}] ")
         } else {

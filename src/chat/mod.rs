@@ -4,4 +4,6 @@
 pub mod highlight;
 pub mod markdown;
 pub mod reasoning;
+pub mod session;
+pub mod transcript;
 mod wrap;

@@ -42,6 +42,7 @@ pub struct FakeClient {
     scripts: Mutex<Vec<Script>>,
     /// Pause between tokens, so a test can cancel mid-stream.
     pub delay: Duration,
+    context: usize,
     calls: Arc<AtomicUsize>,
     requests: Mutex<Vec<GenerateRequest>>,
 }
@@ -52,6 +53,7 @@ impl FakeClient {
             name: name.to_string(),
             scripts: Mutex::new(scripts),
             delay: Duration::ZERO,
+            context: 2048,
             calls: Arc::new(AtomicUsize::new(0)),
             requests: Mutex::new(Vec::new()),
         }
@@ -59,6 +61,11 @@ impl FakeClient {
 
     pub fn with_delay(mut self, delay: Duration) -> FakeClient {
         self.delay = delay;
+        self
+    }
+
+    pub fn with_context(mut self, context: usize) -> FakeClient {
+        self.context = context;
         self
     }
 
@@ -98,7 +105,7 @@ impl GenerationClient for FakeClient {
     }
 
     fn context_length(&self) -> Option<usize> {
-        Some(2048)
+        Some(self.context)
     }
 
     fn generate(&self, req: GenerateRequest) -> Generation {

@@ -1,5 +1,8 @@
 //! The model registry: find models in the configured folders and resolve `-m NAME`.
 
+mod meta;
+pub use meta::metadata;
+
 use crate::engine::model::{inspect, ModelInfo};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -4,3 +4,4 @@
 pub mod real;
 pub mod tiny;
 pub mod tiny_vocab;
+pub mod tui;

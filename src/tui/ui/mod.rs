@@ -1,0 +1,164 @@
+//! Drawing the workbench: tabs, the gauges strip, the pane in front, the footer and the
+//! help overlay. Drawing reads the App; it never changes it (caches aside).
+
+mod chat;
+mod gauges;
+mod models;
+
+use super::action::{bindings, Scope, Tab};
+use super::app::App;
+use super::slash::COMMANDS;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
+use ratatui::Frame;
+
+pub use chat::{stats_line, turn_lines};
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let [tabs, gauges, main, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_tabs(f, app, tabs);
+    f.render_widget(
+        gauges::GaugesView {
+            gauges: &app.gauges,
+            streaming: app.chat.busy(),
+        },
+        gauges,
+    );
+    match app.tab {
+        Tab::Chat => {
+            let view = chat::ChatView {
+                chat: &app.chat,
+                keymap: &app.keymap,
+                model: app.models.active.as_deref(),
+            };
+            let cursor = view.cursor(main);
+            f.render_widget(view, main);
+            if !app.help {
+                if let Some(p) = cursor {
+                    f.set_cursor_position(p);
+                }
+            }
+        }
+        Tab::Models => f.render_widget(
+            models::ModelsView {
+                models: &app.models,
+                keymap: &app.keymap,
+            },
+            main,
+        ),
+        Tab::Batch => placeholder(f, main, "Batch prompt sets run headless today: lmwb batch prompts.toml (this tab drives them in a later version)."),
+        Tab::Bench => placeholder(f, main, "Benchmarks run headless today: lmwb bench -m MODEL (this tab drives them in a later version)."),
+        Tab::Server => placeholder(f, main, "The HTTP server is not built yet: it will be lmwb serve, and this tab will start and stop it."),
+    }
+    f.render_widget(Paragraph::new(footer_line(app)), footer);
+    if app.help {
+        draw_help(f, app, area);
+    }
+}
+
+fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+    let titles: Vec<Line> = Tab::ALL.iter().map(|t| Line::raw(t.title())).collect();
+    let right = match (&app.models.active, &app.models.loading) {
+        (_, Some((n, _))) => format!("loading {n}… "),
+        (Some(n), None) => format!("● {n} "),
+        (None, None) => "no model ".into(),
+    };
+    let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.chars().count() as u16)]).areas(area);
+    let tabs = Tabs::new(titles)
+        .select(app.tab.index())
+        .style(DIM)
+        .highlight_style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD | Modifier::REVERSED))
+        .divider("│");
+    f.render_widget(tabs, l);
+    f.render_widget(Paragraph::new(Line::styled(right, Style::new().fg(Color::Green))), r);
+}
+
+fn placeholder(f: &mut Frame, area: Rect, text: &str) {
+    let [_, mid, _] = Layout::vertical([Constraint::Fill(1), Constraint::Length(2), Constraint::Fill(1)]).areas(area);
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: true }).centered().style(DIM),
+        mid,
+    );
+}
+
+/// The keys that matter in the tab in front.
+fn footer_line(app: &App) -> Line<'static> {
+    let k = |n: &str| app.keymap.keys(n);
+    let mut items: Vec<(String, &str)> = match app.tab {
+        Tab::Chat => vec![
+            (k("submit"), "send"),
+            (k("newline"), "new line"),
+            (k("stop"), "stop"),
+            (k("toggle_reasoning"), "reasoning"),
+            (k("toggle_raw"), "raw"),
+            ("pgup/pgdn".into(), "scroll"),
+        ],
+        Tab::Models => vec![
+            (k("select_prev") + "/" + &k("select_next"), "select"),
+            (k("load"), "load"),
+            (k("unload"), "unload"),
+            (k("rescan"), "rescan"),
+        ],
+        _ => vec![],
+    };
+    items.extend([
+        (k("next_tab"), "next tab"),
+        (k("help"), "help"),
+        (k("quit"), "quit"),
+    ]);
+    let mut spans = Vec::new();
+    for (key, what) in items {
+        spans.push(Span::styled(format!(" {key} "), Style::new().fg(Color::Black).bg(Color::DarkGray)));
+        spans.push(Span::styled(format!(" {what}  "), DIM));
+    }
+    Line::from(spans)
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+    let w = area.width.saturating_sub(4).min(90);
+    let h = area.height.saturating_sub(2);
+    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + 1, w, h);
+    let mut lines = Vec::new();
+    let head = |s: &str| Line::styled(s.to_string(), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
+    for (scope, title) in [(Scope::Global, "Everywhere"), (Scope::Chat, "Chat"), (Scope::Models, "Models")] {
+        lines.push(head(title));
+        for b in bindings().into_iter().filter(|b| b.scope == scope) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<22}", app.keymap.keys(b.name)), Style::new().fg(Color::Yellow)),
+                Span::raw(b.about),
+            ]));
+        }
+        if scope == Scope::Chat {
+            lines.push(Line::styled(
+                "  editing: ←/→ ctrl-←/→ home/end backspace delete ctrl-u · mouse wheel scrolls",
+                DIM,
+            ));
+        }
+    }
+    lines.push(head("Slash commands (type in the chat)"));
+    for (c, about) in COMMANDS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {c:<22}"), Style::new().fg(Color::Yellow)),
+            Span::raw(about),
+        ]));
+    }
+    lines.push(Line::styled("keys are set in [keymap] of config.toml · any key closes this", DIM));
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Help ").border_style(Style::new().fg(Color::Cyan))),
+        popup,
+    );
+}

@@ -1,0 +1,136 @@
+//! Drawing the Models pane: the table of models and the selected one's details.
+
+use crate::tui::gauges::bytes;
+use crate::tui::keymap::Keymap;
+use crate::tui::models::ModelsState;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
+};
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+
+pub struct ModelsView<'a> {
+    pub models: &'a ModelsState,
+    pub keymap: &'a Keymap,
+}
+
+fn params(n: u64) -> String {
+    match n {
+        0 => "—".into(),
+        n if n >= 1_000_000_000 => format!("{:.1}B", n as f64 / 1e9),
+        n => format!("{:.0}M", n as f64 / 1e6),
+    }
+}
+
+impl Widget for ModelsView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let m = self.models;
+        let rows_h = (m.rows.len() as u16 + 3).clamp(5, area.height / 2);
+        let [list, detail] = Layout::vertical([Constraint::Length(rows_h), Constraint::Min(3)]).areas(area);
+        let title = if m.scanning {
+            " Models · scanning… ".to_string()
+        } else {
+            format!(" Models · {} found ", m.rows.len())
+        };
+        let header = Row::new(["", "name", "arch", "params", "quant", "size", "context"])
+            .style(Style::new().add_modifier(Modifier::BOLD));
+        let rows: Vec<Row> = m
+            .rows
+            .iter()
+            .map(|r| {
+                let mark = if m.active.as_deref() == Some(r.name.as_str()) {
+                    Cell::from("●").style(Style::new().fg(Color::Green))
+                } else if m.loading.as_ref().is_some_and(|(n, _)| *n == r.name) {
+                    Cell::from("◌").style(Style::new().fg(Color::Yellow))
+                } else {
+                    Cell::from(" ")
+                };
+                match &r.info {
+                    Ok(i) => Row::new(vec![
+                        mark,
+                        Cell::from(r.name.clone()),
+                        Cell::from(i.arch.clone()),
+                        Cell::from(params(i.params)),
+                        Cell::from(i.quant.clone()),
+                        Cell::from(bytes(i.size_bytes)),
+                        Cell::from(i.context_length.to_string()),
+                    ]),
+                    Err(_) => Row::new(vec![
+                        mark,
+                        Cell::from(r.name.clone()),
+                        Cell::from("unreadable").style(Style::new().fg(Color::Red)),
+                    ]),
+                }
+            })
+            .collect();
+        let widths = [
+            Constraint::Length(1),
+            Constraint::Min(16),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(9),
+            Constraint::Length(8),
+        ];
+        let table = Table::new(rows, widths)
+            .header(header)
+            .block(Block::new().borders(Borders::TOP).title(title))
+            .row_highlight_style(Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD));
+        let mut state = TableState::default().with_selected((!m.rows.is_empty()).then_some(m.selected));
+        StatefulWidget::render(table, list, buf, &mut state);
+
+        let mut lines: Vec<Line> = Vec::new();
+        if let Some((name, since)) = &m.loading {
+            let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+            let ms = since.elapsed().as_millis();
+            lines.push(Line::styled(
+                format!("{} loading {name}… {:.1} s", spin[(ms / 100) as usize % spin.len()], ms as f64 / 1000.0),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        if let Some(e) = &m.error {
+            lines.push(Line::styled(format!("error: {e}"), Style::new().fg(Color::Red)));
+        }
+        if let (Some(a), Some(ms)) = (&m.active, m.load_ms) {
+            lines.push(Line::styled(format!("● {a} loaded in {:.2} s", ms / 1000.0), Style::new().fg(Color::Green)));
+        }
+        if m.rows.is_empty() && !m.scanning {
+            lines.push(Line::raw("No models found. Run `bash scripts/fetch-models.sh` for the default model, or add folders to extra_model_dirs in config.toml."));
+        }
+        if let Some(r) = m.selected_row() {
+            let kv = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<10}"), DIM), Span::raw(v)]);
+            lines.push(kv("path", r.path.display().to_string()));
+            match &r.info {
+                Ok(i) => {
+                    lines.push(kv("format", format!("{} · {} · {} params · {}", i.format, i.arch, params(i.params), i.quant)));
+                    lines.push(kv("size", format!("{} · context {}", bytes(i.size_bytes), i.context_length)));
+                    lines.push(kv("template", if i.has_chat_template { "yes (from the model file)".into() } else { "none: chat uses a built-in template".into() }));
+                    for n in &i.notes {
+                        lines.push(kv("note", n.clone()));
+                    }
+                }
+                Err(e) => lines.push(Line::styled(format!("cannot read: {e}"), Style::new().fg(Color::Red))),
+            }
+            if !r.metadata.is_empty() {
+                lines.push(Line::styled("metadata", DIM.add_modifier(Modifier::BOLD)));
+                for (k, v) in &r.metadata {
+                    lines.push(Line::from(vec![Span::styled(format!("  {k} = "), DIM), Span::raw(v.clone())]));
+                }
+            }
+        }
+        let hint = format!(
+            " {} load · {} unload · {} rescan ",
+            self.keymap.keys("load"),
+            self.keymap.keys("unload"),
+            self.keymap.keys("rescan")
+        );
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::new().borders(Borders::TOP).title(" Details ").title_bottom(Line::styled(hint, DIM)))
+            .render(detail, buf);
+    }
+}
