@@ -237,9 +237,12 @@ impl Renderer {
                 self.b.text(&format!("{} ", "#".repeat(n)), st);
             }
             Tag::BlockQuote(_) => {
-                self.b.flush();
+                self.block_start();
                 self.quote += 1;
                 self.push_style(|s| s.add_modifier(Modifier::ITALIC));
+                let p = self.prefix();
+                self.b.set_prefix(p.clone(), p);
+                self.b.mark_item(); // the quote's first paragraph needs no blank line of its own
             }
             Tag::CodeBlock(kind) => {
                 self.block_start();

@@ -54,6 +54,8 @@ pub struct AppOptions {
 pub struct App {
     pub tab: Tab,
     pub help: bool,
+    /// First line of the help overlay shown.
+    pub help_scroll: usize,
     pub quit: bool,
     pub keymap: Keymap,
     pub models: ModelsState,
@@ -76,6 +78,7 @@ impl App {
         let mut app = App {
             tab: Tab::Chat,
             help: false,
+            help_scroll: 0,
             quit: false,
             keymap: opts.keymap,
             models: ModelsState::default(),
@@ -189,8 +192,12 @@ impl App {
         }
         let km = &self.keymap;
         if self.help {
-            return match km.lookup(Scope::Global, k) {
-                Some(Action::Quit) => Some(Action::Quit),
+            return match (km.lookup(Scope::Global, k), k.code) {
+                (Some(Action::Quit), _) => Some(Action::Quit),
+                (_, KeyCode::Up) => Some(Action::Wheel(-1)),
+                (_, KeyCode::Down) => Some(Action::Wheel(1)),
+                (_, KeyCode::PageUp) => Some(Action::Wheel(-10)),
+                (_, KeyCode::PageDown) => Some(Action::Wheel(10)),
                 _ => Some(Action::Help),
             };
         }
@@ -235,7 +242,13 @@ impl App {
                 self.chat.stop();
                 self.quit = true;
             }
-            Action::Help => self.help = !self.help,
+            Action::Help => {
+                self.help = !self.help;
+                self.help_scroll = 0;
+            }
+            Action::Wheel(n) if self.help => {
+                self.help_scroll = (self.help_scroll as i64 + n as i64).clamp(0, 200) as usize;
+            }
             Action::NextTab => self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()],
             Action::PrevTab => {
                 self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]

@@ -54,6 +54,12 @@ impl Gauges {
         }
     }
 
+    /// Forget the tok/s history (the last turn's figures stay).
+    pub fn clear_history(&mut self, now: Instant) {
+        self.buckets.iter_mut().for_each(|b| *b = 0);
+        self.bucket_start = now;
+    }
+
     /// Tokens per second for each of the last WINDOW seconds (the current one last).
     pub fn history(&self) -> Vec<u64> {
         self.buckets.iter().copied().collect()

@@ -120,6 +120,7 @@ pub fn turn_lines(
                     if show_reasoning {
                         lines.push(Line::styled(format!("▾ {label}"), DIM));
                         lines.extend(dimmed(markdown::render(text.trim(), width.saturating_sub(2)).lines));
+                        lines.push(Line::from(""));
                     } else {
                         lines.push(Line::styled(format!("▸ {label} hidden ({keys} shows)"), DIM));
                     }

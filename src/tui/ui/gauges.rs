@@ -37,7 +37,7 @@ impl Widget for GaugesView<'_> {
         // The current second is partial: show the last complete one as the rate.
         let rate = if self.streaming { hist[hist.len().saturating_sub(2)] } else { 0 };
         let label = format!("tok/s {:>4} ", if self.streaming { rate.to_string() } else { DASH.into() });
-        let spark_w = (area.width / 3).clamp(10, 60);
+        let spark_w = (area.width / 5).clamp(8, 60);
         let [l, s, rest] = Layout::horizontal([
             Constraint::Length(label.len() as u16),
             Constraint::Length(spark_w),

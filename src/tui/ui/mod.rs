@@ -61,7 +61,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Tab::Bench => placeholder(f, main, "Benchmarks run headless today: lmwb bench -m MODEL (this tab drives them in a later version)."),
         Tab::Server => placeholder(f, main, "The HTTP server is not built yet: it will be lmwb serve, and this tab will start and stop it."),
     }
-    f.render_widget(Paragraph::new(footer_line(app)), footer);
+    f.render_widget(Paragraph::new(footer_line(app, footer.width as usize)), footer);
     if app.help {
         draw_help(f, app, area);
     }
@@ -92,10 +92,11 @@ fn placeholder(f: &mut Frame, area: Rect, text: &str) {
     );
 }
 
-/// The keys that matter in the tab in front.
-fn footer_line(app: &App) -> Line<'static> {
+/// The keys that matter in the tab in front, as many as fit in `width`.
+fn footer_line(app: &App, width: usize) -> Line<'static> {
     let k = |n: &str| app.keymap.keys(n);
-    let mut items: Vec<(String, &str)> = match app.tab {
+    let mut items: Vec<(String, &str)> = vec![(k("help"), "help")];
+    items.extend(match app.tab {
         Tab::Chat => vec![
             (k("submit"), "send"),
             (k("newline"), "new line"),
@@ -111,14 +112,16 @@ fn footer_line(app: &App) -> Line<'static> {
             (k("rescan"), "rescan"),
         ],
         _ => vec![],
-    };
-    items.extend([
-        (k("next_tab"), "next tab"),
-        (k("help"), "help"),
-        (k("quit"), "quit"),
-    ]);
+    });
+    items.extend([(k("next_tab"), "next tab"), (k("quit"), "quit")]);
     let mut spans = Vec::new();
+    let mut used = 0;
     for (key, what) in items {
+        let w = key.chars().count() + what.chars().count() + 5;
+        if used + w > width {
+            continue;
+        }
+        used += w;
         spans.push(Span::styled(format!(" {key} "), Style::new().fg(Color::Black).bg(Color::DarkGray)));
         spans.push(Span::styled(format!(" {what}  "), DIM));
     }
@@ -153,12 +156,23 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
             Span::raw(about),
         ]));
     }
-    lines.push(Line::styled("keys are set in [keymap] of config.toml · any key closes this", DIM));
+    lines.push(Line::styled("keys are set in [keymap] of config.toml", DIM));
+    let inner_h = popup.height.saturating_sub(2) as usize;
+    let max = lines.len().saturating_sub(inner_h);
+    let top = app.help_scroll.min(max);
+    let hint = if max > 0 {
+        format!(" ↑/↓ pgup/pgdn scroll ({}/{}) · other keys close ", top, max)
+    } else {
+        " any key closes ".to_string()
+    };
     f.render_widget(Clear, popup);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" Help ").border_style(Style::new().fg(Color::Cyan))),
+        Paragraph::new(lines).scroll((top as u16, 0)).block(
+            Block::bordered()
+                .title(" Help ")
+                .title_bottom(Line::styled(hint, DIM))
+                .border_style(Style::new().fg(Color::Cyan)),
+        ),
         popup,
     );
 }

@@ -29,7 +29,7 @@ fn params(n: u64) -> String {
 impl Widget for ModelsView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let m = self.models;
-        let rows_h = (m.rows.len() as u16 + 3).clamp(5, area.height / 2);
+        let rows_h = (m.rows.len() as u16 + 3).min(area.height / 2).max(area.height.min(5));
         let [list, detail] = Layout::vertical([Constraint::Length(rows_h), Constraint::Min(3)]).areas(area);
         let title = if m.scanning {
             " Models · scanning… ".to_string()
