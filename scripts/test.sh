@@ -2,5 +2,14 @@
 # Everything the tests need, then every test. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The workbench's end-to-end test drives the real binary inside tmux.
+if ! command -v tmux >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+  else
+    echo "lmwb tests: tmux is needed for the workbench's end-to-end test (apt-get install tmux)" >&2
+    exit 1
+  fi
+fi
 bash scripts/fetch-models.sh
 cargo test
