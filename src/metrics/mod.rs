@@ -4,6 +4,8 @@
 //! GPU figures are `None` unless a backend reports them: lmwb does not query NVML (or
 //! Metal) yet, so front ends show a dash — a number is never made up.
 
+pub mod gpu;
+
 use serde::Serialize;
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 

@@ -97,7 +97,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<u8> {
             }
         })?;
 
-    let result = event_loop(&mut terminal, &mut app);
+    let gpu = crate::metrics::gpu::GpuReader::for_device(&cfg.device);
+    let result = event_loop(&mut terminal, &mut app, gpu);
     restore_extras();
     ratatui::restore();
     result?;
@@ -114,7 +115,11 @@ fn gauge_signature(app: &App) -> (u64, u64, u64) {
     )
 }
 
-fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> anyhow::Result<()> {
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    gpu: Option<crate::metrics::gpu::GpuReader>,
+) -> anyhow::Result<()> {
     let mut sampler = ProcessSampler::new();
     let mut last_draw = Instant::now() - FRAME;
     let mut last_sample = Instant::now() - Duration::from_secs(1);
@@ -122,7 +127,9 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> anyhow:
         let now = Instant::now();
         if now - last_sample >= Duration::from_secs(1) {
             let before = gauge_signature(app);
-            app.gauges.process = Some(sampler.sample());
+            let mut sample = sampler.sample();
+            sample.gpu = gpu.as_ref().and_then(|g| g.read());
+            app.gauges.process = Some(sample);
             app.gauges.advance(now);
             if gauge_signature(app) != before || app.gauges.active() {
                 app.dirty = true;
