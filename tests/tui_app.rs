@@ -42,7 +42,10 @@ fn loads_the_default_model_and_streams_a_reply_with_stats() {
     assert!(s.contains("Paris is the capital."), "{s}");
     assert!(s.contains("tokens · TTFT 20 ms"), "{s}");
     assert_eq!(a.gauges.last_ttft_ms, Some(20.0));
-    assert!(a.gauges.kv.is_some_and(|(used, cap)| used > 0 && cap == 8192));
+    assert!(a
+        .gauges
+        .kv
+        .is_some_and(|(used, cap)| used > 0 && cap == 8192));
 }
 
 #[test]
@@ -96,14 +99,26 @@ fn reasoning_is_folded_counted_and_unfolds() {
     assert_eq!(t.answer(), "Paris.");
     assert!(t.reasoning_tokens > 3, "{}", t.reasoning_tokens);
     let folded = screen(&a, 100, 30);
-    assert!(folded.contains(&format!("▸ reasoning (analysis) · {} tokens hidden", t.reasoning_tokens)), "{folded}");
+    assert!(
+        folded.contains(&format!(
+            "▸ reasoning (analysis) · {} tokens hidden",
+            t.reasoning_tokens
+        )),
+        "{folded}"
+    );
     assert!(!folded.contains("wants a city"));
     a.dispatch(Action::ToggleReasoning);
     let open = screen(&a, 100, 30);
-    assert!(open.contains("▾ reasoning") && open.contains("The user wants a city. Paris."), "{open}");
+    assert!(
+        open.contains("▾ reasoning") && open.contains("The user wants a city. Paris."),
+        "{open}"
+    );
     a.dispatch(Action::ToggleRaw);
     let raw = screen(&a, 100, 30);
-    assert!(raw.contains("<think>The user wants a city. Paris.</think>Paris."), "{raw}");
+    assert!(
+        raw.contains("<think>The user wants a city. Paris.</think>Paris."),
+        "{raw}"
+    );
     // Only the answer goes back to the model.
     assert_eq!(a.chat.transcript.messages(None)[1].content, "Paris.");
 }
@@ -118,7 +133,11 @@ fn slash_commands_and_their_errors() {
     send(&mut a, "/set temperature 0.2");
     assert_eq!(a.chat.settings.sampling.temperature, 0.2);
     send(&mut a, "/set top_p 7");
-    assert!(last_notice(&a).starts_with("error: /set top_p"), "{}", last_notice(&a));
+    assert!(
+        last_notice(&a).starts_with("error: /set top_p"),
+        "{}",
+        last_notice(&a)
+    );
     send(&mut a, "/set");
     assert!(last_notice(&a).contains("temperature = 0.2"));
     send(&mut a, "/frob");
@@ -147,7 +166,11 @@ fn slash_commands_and_their_errors() {
     a.settle(SETTLE);
     let turns = &a.chat.transcript.turns;
     assert_eq!(turns.last().unwrap().speaker, Speaker::Assistant);
-    assert_eq!(turns[turns.len() - 2].raw, "code please", "notices after the question are dropped");
+    assert_eq!(
+        turns[turns.len() - 2].raw,
+        "code please",
+        "notices after the question are dropped"
+    );
     assert!(turns.len() < before);
 
     send(&mut a, "/model nope");
@@ -178,11 +201,19 @@ fn sessions_save_and_load_back_exactly() {
     send(&mut a, "again");
     a.settle(SETTLE);
     send(&mut a, &format!("/save {}", f1.display()));
-    assert!(last_notice(&a).contains("saved 4 turns"), "{}", last_notice(&a));
+    assert!(
+        last_notice(&a).contains("saved 4 turns"),
+        "{}",
+        last_notice(&a)
+    );
 
     let mut b = app(&["x"]);
     send(&mut b, &format!("/load {}", f1.display()));
-    assert!(last_notice(&b).contains("loaded 4 turns"), "{}", last_notice(&b));
+    assert!(
+        last_notice(&b).contains("loaded 4 turns"),
+        "{}",
+        last_notice(&b)
+    );
     assert_eq!(b.chat.settings.system.as_deref(), Some("Be nice."));
     assert_eq!(b.chat.settings.sampling.seed, Some(7));
     let raws = |x: &lmwb::tui::app::App| -> Vec<(Speaker, String)> {
@@ -216,9 +247,15 @@ fn models_pane_loads_unloads_and_shows_errors() {
     a.dispatch(Action::Load);
     assert!(a.models.loading.is_some());
     a.settle(SETTLE);
-    assert!(a.models.active.is_none(), "the old model was unloaded first");
+    assert!(
+        a.models.active.is_none(),
+        "the old model was unloaded first"
+    );
     let s = screen(&a, 100, 30);
-    assert!(s.contains("error: cannot load broken-model.q4_0: tensor blk.0.attn_q.weight is truncated"), "{s}");
+    assert!(
+        s.contains("error: cannot load broken-model.q4_0: tensor blk.0.attn_q.weight is truncated"),
+        "{s}"
+    );
     a.dispatch(Action::SelectPrev);
     a.dispatch(Action::Load);
     a.settle(SETTLE);
@@ -248,20 +285,38 @@ fn a_message_sent_while_loading_waits_for_the_model() {
 fn keys_type_into_the_input_or_act() {
     let mut a = app(&["x"]);
     let k = |c: KeyCode, m: KeyModifiers| KeyEvent::new(c, m);
-    assert_eq!(a.translate_key(&k(KeyCode::Char('?'), KeyModifiers::NONE)), Some(Action::Help));
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Char('?'), KeyModifiers::NONE)),
+        Some(Action::Help)
+    );
     a.dispatch(Action::Edit(Edit::Insert('a')));
     assert_eq!(
         a.translate_key(&k(KeyCode::Char('?'), KeyModifiers::NONE)),
         Some(Action::Edit(Edit::Insert('?')))
     );
-    assert_eq!(a.translate_key(&k(KeyCode::Enter, KeyModifiers::ALT)), Some(Action::Newline));
-    assert_eq!(a.translate_key(&k(KeyCode::Char('j'), KeyModifiers::CONTROL)), Some(Action::Newline));
-    assert_eq!(a.translate_key(&k(KeyCode::Char('q'), KeyModifiers::CONTROL)), Some(Action::Quit));
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Enter, KeyModifiers::ALT)),
+        Some(Action::Newline)
+    );
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Char('j'), KeyModifiers::CONTROL)),
+        Some(Action::Newline)
+    );
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Char('q'), KeyModifiers::CONTROL)),
+        Some(Action::Quit)
+    );
     a.dispatch(Action::Show(Tab::Models));
-    assert_eq!(a.translate_key(&k(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::SelectNext));
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Char('j'), KeyModifiers::NONE)),
+        Some(Action::SelectNext)
+    );
     a.dispatch(Action::Help);
     assert!(a.help);
-    assert_eq!(a.translate_key(&k(KeyCode::Char('x'), KeyModifiers::NONE)), Some(Action::Help));
+    assert_eq!(
+        a.translate_key(&k(KeyCode::Char('x'), KeyModifiers::NONE)),
+        Some(Action::Help)
+    );
     a.dispatch(Action::Help);
     a.dispatch(Action::Quit);
     assert!(a.quit);
@@ -286,5 +341,8 @@ fn scrollback_pages_and_follow_mode() {
     for _ in 0..50 {
         a.dispatch(Action::ScrollDown);
     }
-    assert!(a.chat.top.is_none(), "scrolling to the bottom resumes following");
+    assert!(
+        a.chat.top.is_none(),
+        "scrolling to the bottom resumes following"
+    );
 }

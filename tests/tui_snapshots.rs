@@ -62,9 +62,18 @@ fn chat_streaming_with_multiline_input() {
         .push(lmwb::chat::transcript::Turn::user("Tell me a story"));
     a.chat.begin(99, Default::default());
     for ev in [
-        Event::Started { prompt_tokens: 12, cached_tokens: 0 },
-        Event::Token { id: 1, text: "Once upon".into() },
-        Event::Token { id: 2, text: " a time, in a `terminal`".into() },
+        Event::Started {
+            prompt_tokens: 12,
+            cached_tokens: 0,
+        },
+        Event::Token {
+            id: 1,
+            text: "Once upon".into(),
+        },
+        Event::Token {
+            id: 2,
+            text: " a time, in a `terminal`".into(),
+        },
     ] {
         let cap = Some(8192);
         let mut g = a.gauges.clone();
@@ -73,7 +82,9 @@ fn chat_streaming_with_multiline_input() {
     }
     a.gauges.clear_history(Instant::now());
     a.gauges.token(Instant::now());
-    a.dispatch(Action::Edit(lmwb::tui::action::Edit::Paste("first line\nsecond line".into())));
+    a.dispatch(Action::Edit(lmwb::tui::action::Edit::Paste(
+        "first line\nsecond line".into(),
+    )));
     assert_snapshot!(screen(&a, 100, 30));
 }
 
@@ -120,14 +131,21 @@ fn models_loading_and_error() {
     a.settle(SETTLE);
     assert_snapshot!("models_load_error", screen(&a, 100, 30));
     a.models.error = None;
-    a.models.loading = Some(("fake-qwen-500m.q8_0".into(), Instant::now() - Duration::from_millis(1520)));
+    a.models.loading = Some((
+        "fake-qwen-500m.q8_0".into(),
+        Instant::now() - Duration::from_millis(1520),
+    ));
     assert_snapshot!("models_loading", screen(&a, 100, 30));
 }
 
 #[test]
 fn placeholder_tabs() {
     let mut a = app(&["x"]);
-    for (tab, name) in [(Tab::Batch, "batch"), (Tab::Bench, "bench"), (Tab::Server, "server")] {
+    for (tab, name) in [
+        (Tab::Batch, "batch"),
+        (Tab::Bench, "bench"),
+        (Tab::Server, "server"),
+    ] {
         a.dispatch(Action::Show(tab));
         assert_snapshot!(name, screen(&a, 80, 24));
     }

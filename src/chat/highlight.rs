@@ -59,7 +59,12 @@ pub fn highlight(code: &str, lang: &str) -> Vec<Vec<Span<'static>>> {
     let Some(syntax) = syntax_for(&a.syntaxes, lang) else {
         return code
             .lines()
-            .map(|l| vec![Span::styled(l.to_string(), Style::default().fg(Color::Gray))])
+            .map(|l| {
+                vec![Span::styled(
+                    l.to_string(),
+                    Style::default().fg(Color::Gray),
+                )]
+            })
             .collect();
     };
     let mut h = HighlightLines::new(syntax, &a.theme);
@@ -69,8 +74,11 @@ pub fn highlight(code: &str, lang: &str) -> Vec<Vec<Span<'static>>> {
             Ok(regions) => regions
                 .into_iter()
                 .map(|(st, text)| {
-                    let mut style =
-                        Style::default().fg(Color::Rgb(st.foreground.r, st.foreground.g, st.foreground.b));
+                    let mut style = Style::default().fg(Color::Rgb(
+                        st.foreground.r,
+                        st.foreground.g,
+                        st.foreground.b,
+                    ));
                     if st.font_style.contains(FontStyle::BOLD) {
                         style = style.add_modifier(Modifier::BOLD);
                     }

@@ -209,8 +209,7 @@ impl Renderer {
             Event::Rule => {
                 self.block_start();
                 let w = self.b.avail();
-                self.b
-                    .text(&"─".repeat(w), Style::default().fg(DIM));
+                self.b.text(&"─".repeat(w), Style::default().fg(DIM));
                 self.b.flush();
             }
             Event::TaskListMarker(done) => {
@@ -271,7 +270,10 @@ impl Renderer {
                 let indent = "  ".repeat(depth);
                 let mut first = self.prefix();
                 first.push(Span::raw(indent.clone()));
-                first.push(Span::styled(marker.clone(), Style::default().fg(Color::Cyan)));
+                first.push(Span::styled(
+                    marker.clone(),
+                    Style::default().fg(Color::Cyan),
+                ));
                 let mut rest = self.prefix();
                 rest.push(Span::raw(format!("{indent}{}", " ".repeat(marker.width()))));
                 self.b.set_prefix(first, rest);
@@ -328,8 +330,7 @@ impl Renderer {
                 self.pop_style();
                 if let Some(url) = self.link.take() {
                     if !url.is_empty() {
-                        self.b
-                            .text(&format!(" ({url})"), Style::default().fg(DIM));
+                        self.b.text(&format!(" ({url})"), Style::default().fg(DIM));
                     }
                 }
             }
@@ -338,7 +339,9 @@ impl Renderer {
     }
 
     fn end_code(&mut self) {
-        let Some(block) = self.code.take() else { return };
+        let Some(block) = self.code.take() else {
+            return;
+        };
         let n = self.blocks.len() + self.first_block;
         let label = if block.lang.is_empty() {
             format!("─ code [{n}] ")

@@ -4,7 +4,12 @@ use ratatui::style::Modifier;
 fn plain(r: &Rendered) -> Vec<String> {
     r.lines
         .iter()
-        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect::<String>())
+        .map(|l| {
+            l.spans
+                .iter()
+                .map(|s| s.content.as_ref())
+                .collect::<String>()
+        })
         .collect()
 }
 
@@ -21,10 +26,22 @@ fn headings_emphasis_and_paragraphs() {
     let r = render("# Title\n\nSome *emph* and **bold** and ~~gone~~.", 40);
     let p = plain(&r);
     assert_eq!(p, vec!["# Title", "", "Some emph and bold and gone."]);
-    assert!(span_with(&r, "Title").style.add_modifier.contains(Modifier::BOLD));
-    assert!(span_with(&r, "emph").style.add_modifier.contains(Modifier::ITALIC));
-    assert!(span_with(&r, "bold").style.add_modifier.contains(Modifier::BOLD));
-    assert!(span_with(&r, "gone").style.add_modifier.contains(Modifier::CROSSED_OUT));
+    assert!(span_with(&r, "Title")
+        .style
+        .add_modifier
+        .contains(Modifier::BOLD));
+    assert!(span_with(&r, "emph")
+        .style
+        .add_modifier
+        .contains(Modifier::ITALIC));
+    assert!(span_with(&r, "bold")
+        .style
+        .add_modifier
+        .contains(Modifier::BOLD));
+    assert!(span_with(&r, "gone")
+        .style
+        .add_modifier
+        .contains(Modifier::CROSSED_OUT));
 }
 
 #[test]
@@ -48,7 +65,10 @@ fn quotes_and_links() {
     let p = plain(&r);
     assert_eq!(p[0], "│ quoted text");
     assert_eq!(p[2], "see docs (https://x.dev)");
-    assert!(span_with(&r, "docs").style.add_modifier.contains(Modifier::UNDERLINED));
+    assert!(span_with(&r, "docs")
+        .style
+        .add_modifier
+        .contains(Modifier::UNDERLINED));
 }
 
 #[test]

@@ -73,9 +73,14 @@ const MAX_HEADER: usize = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 enum State {
-    Body { channel: Channel, think: bool },
+    Body {
+        channel: Channel,
+        think: bool,
+    },
     /// Inside a Harmony header (after `<|start|>` or `<|channel|>`), up to `<|message|>`.
-    Header { raw: String },
+    Header {
+        raw: String,
+    },
 }
 
 /// Incremental channel splitter.
@@ -103,7 +108,10 @@ fn partial_tag_suffix(s: &str) -> usize {
     let start = s.len().saturating_sub(11);
     (start..s.len())
         .filter(|&i| s.is_char_boundary(i))
-        .find(|&i| TAGS.iter().any(|t| t.len() > s.len() - i && t.starts_with(&s[i..])))
+        .find(|&i| {
+            TAGS.iter()
+                .any(|t| t.len() > s.len() - i && t.starts_with(&s[i..]))
+        })
         .map_or(0, |i| s.len() - i)
 }
 
@@ -162,7 +170,12 @@ impl ChannelParser {
                             rest = &rest[tag.len()..];
                             self.on_tag(tag, channel, think);
                         }
-                        None if TAGS.iter().any(|t| t.len() > rest.len() && t.starts_with(rest)) => break,
+                        None if TAGS
+                            .iter()
+                            .any(|t| t.len() > rest.len() && t.starts_with(rest)) =>
+                        {
+                            break
+                        }
                         None => {
                             push_piece(&mut out, channel, "<");
                             rest = &rest[1..];

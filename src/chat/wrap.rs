@@ -39,7 +39,9 @@ impl LineBuilder {
 
     /// Columns left after the continuation prefix.
     pub fn avail(&self) -> usize {
-        self.width.saturating_sub(width_of(&self.rest_prefix)).max(1)
+        self.width
+            .saturating_sub(width_of(&self.rest_prefix))
+            .max(1)
     }
 
     pub fn set_prefix(&mut self, first: Vec<Span<'static>>, rest: Vec<Span<'static>>) {
@@ -82,9 +84,7 @@ impl LineBuilder {
         self.has_content = true;
         self.item = false;
         match self.cur.last_mut() {
-            Some(last) if last.style == style => {
-                last.content.to_mut().push_str(s)
-            }
+            Some(last) if last.style == style => last.content.to_mut().push_str(s),
             _ => self.cur.push(Span::styled(s.to_string(), style)),
         }
     }
@@ -128,7 +128,9 @@ impl LineBuilder {
         let mut piece = String::new();
         for c in word.chars() {
             let cw = c.width().unwrap_or(0);
-            if self.cur_w + piece.width() + cw > self.width && (self.has_content || !piece.is_empty()) {
+            if self.cur_w + piece.width() + cw > self.width
+                && (self.has_content || !piece.is_empty())
+            {
                 self.push(&std::mem::take(&mut piece), style);
                 self.end_line();
                 self.begin_line();
@@ -173,7 +175,8 @@ impl LineBuilder {
                 let cw = c.width().unwrap_or(0);
                 if self.cur_w + cw > self.width {
                     if !piece.is_empty() {
-                        self.cur.push(Span::styled(std::mem::take(&mut piece), style));
+                        self.cur
+                            .push(Span::styled(std::mem::take(&mut piece), style));
                     }
                     self.end_line();
                     self.begin_line();

@@ -5,7 +5,7 @@
 pub mod fake;
 mod local;
 
-pub use crate::engine::{Event, Generation, GenerateRequest};
+pub use crate::engine::{Event, GenerateRequest, Generation};
 pub use local::LocalClient;
 
 /// Something that generates text for requests.

@@ -12,7 +12,11 @@ fn show(v: &Value) -> String {
             a.iter().take(3).map(show).collect::<Vec<_>>().join(", ")
         ),
         Value::String(s) if s.chars().count() > 80 => {
-            format!("{:?}… ({} chars)", s.chars().take(80).collect::<String>(), s.chars().count())
+            format!(
+                "{:?}… ({} chars)",
+                s.chars().take(80).collect::<String>(),
+                s.chars().count()
+            )
         }
         Value::String(s) => format!("{s:?}"),
         Value::U8(x) => x.to_string(),

@@ -141,7 +141,10 @@ impl App {
 
     pub fn handle(&mut self, msg: Msg) {
         if let Msg::Mouse(m) = &msg {
-            if !matches!(m.kind, MouseEventKind::ScrollUp | MouseEventKind::ScrollDown) {
+            if !matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+            ) {
                 return;
             }
         }
@@ -356,7 +359,10 @@ impl App {
         if let Some(i) = keep.and_then(|n| self.models.rows.iter().position(|r| r.name == n)) {
             self.models.selected = i;
         }
-        self.models.selected = self.models.selected.min(self.models.rows.len().saturating_sub(1));
+        self.models.selected = self
+            .models
+            .selected
+            .min(self.models.rows.len().saturating_sub(1));
         if let Some(name) = self.autoload.take() {
             match self.models.find(&name) {
                 Ok(i) => {
@@ -395,7 +401,12 @@ impl App {
         });
     }
 
-    fn on_loaded(&mut self, name: String, result: Result<Arc<dyn GenerationClient>, String>, ms: f64) {
+    fn on_loaded(
+        &mut self,
+        name: String,
+        result: Result<Arc<dyn GenerationClient>, String>,
+        ms: f64,
+    ) {
         self.models.loading = None;
         match result {
             Ok(client) => {

@@ -80,7 +80,9 @@ impl App {
             }
             Slash::Model(name) => {
                 if self.models.scanning {
-                    return Err("the model folders are still being scanned; try again in a moment".into());
+                    return Err(
+                        "the model folders are still being scanned; try again in a moment".into(),
+                    );
                 }
                 let i = self.models.find(&name)?;
                 self.models.selected = i;
@@ -102,7 +104,11 @@ impl App {
                     turns: Session::turns_from(&self.chat.transcript),
                 };
                 s.save(&path).map_err(|e| e.to_string())?;
-                self.chat.notice(format!("saved {} turns to {}", s.turns.len(), path.display()));
+                self.chat.notice(format!(
+                    "saved {} turns to {}",
+                    s.turns.len(),
+                    path.display()
+                ));
             }
             Slash::Load(path) => {
                 let s = Session::load(&path).map_err(|e| e.to_string())?;
@@ -144,7 +150,11 @@ impl App {
                     });
                 };
                 let lines = b.code.lines().count();
-                let lang = if b.lang.is_empty() { "code" } else { b.lang.as_str() };
+                let lang = if b.lang.is_empty() {
+                    "code"
+                } else {
+                    b.lang.as_str()
+                };
                 self.effects.push(Effect::Clipboard(b.code.clone()));
                 self.chat.notice(format!(
                     "copied code block {n} ({lang}, {lines} lines) to the clipboard"

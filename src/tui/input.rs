@@ -100,7 +100,10 @@ impl Input {
             Edit::WordRight => {
                 let after = &self.text[self.cursor..];
                 let skip = after.len() - after.trim_start().len();
-                let word = after.trim_start().find([' ', '\n']).unwrap_or(after.len() - skip);
+                let word = after
+                    .trim_start()
+                    .find([' ', '\n'])
+                    .unwrap_or(after.len() - skip);
                 self.cursor += skip + word;
             }
             Edit::ClearLine => {

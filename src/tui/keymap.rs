@@ -15,7 +15,8 @@ pub struct Chord {
 
 impl Chord {
     pub fn from_event(ev: &KeyEvent) -> Chord {
-        let mut mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut mods =
+            ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match ev.code {
             KeyCode::Char(c) => {
                 mods.remove(KeyModifiers::SHIFT);
@@ -152,7 +153,9 @@ impl Keymap {
                 let chord = Chord::parse(k).map_err(|e| format!("keymap.{}: {e}", b.name))?;
                 if let Some(other) = bound.iter().find(|o| {
                     o.chord == chord
-                        && (o.scope == b.scope || o.scope == Scope::Global || b.scope == Scope::Global)
+                        && (o.scope == b.scope
+                            || o.scope == Scope::Global
+                            || b.scope == Scope::Global)
                 }) {
                     let other_name = bindings()
                         .into_iter()
@@ -191,7 +194,10 @@ impl Keymap {
 
     /// The keys bound to an action, joined for display ("ctrl-q/ctrl-c").
     pub fn keys(&self, name: &str) -> String {
-        self.names.get(name).map(|v| v.join("/")).unwrap_or_default()
+        self.names
+            .get(name)
+            .map(|v| v.join("/"))
+            .unwrap_or_default()
     }
 }
 
@@ -227,16 +233,32 @@ mod tests {
             km.lookup(Scope::Chat, &key(KeyCode::BackTab, KeyModifiers::SHIFT)),
             Some(Action::PrevTab)
         );
-        assert_eq!(km.lookup(Scope::Chat, &key(KeyCode::Char('u'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            km.lookup(Scope::Chat, &key(KeyCode::Char('u'), KeyModifiers::NONE)),
+            None
+        );
         assert_eq!(km.keys("quit"), "ctrl-q/ctrl-c");
     }
 
     #[test]
     fn key_names_round_trip() {
-        for n in ["ctrl-q", "alt-enter", "f1", "?", "pageup", "esc", "space", "ctrl-home", "alt-1"] {
+        for n in [
+            "ctrl-q",
+            "alt-enter",
+            "f1",
+            "?",
+            "pageup",
+            "esc",
+            "space",
+            "ctrl-home",
+            "alt-1",
+        ] {
             assert_eq!(Chord::parse(n).unwrap().name(), n);
         }
-        assert_eq!(Chord::parse("ctrl-Q").unwrap(), Chord::parse("ctrl-q").unwrap());
+        assert_eq!(
+            Chord::parse("ctrl-Q").unwrap(),
+            Chord::parse("ctrl-q").unwrap()
+        );
     }
 
     #[test]
@@ -244,12 +266,19 @@ mod tests {
         let mut t = Config::defaults().keymap;
         t.insert("quit".into(), KeyList::One("ctrl-".into()));
         let e = Keymap::from_config(&t).err().unwrap();
-        assert!(e.contains("keymap.quit") && e.contains("`ctrl-` is not a key"), "{e}");
+        assert!(
+            e.contains("keymap.quit") && e.contains("`ctrl-` is not a key"),
+            "{e}"
+        );
 
         let mut t = Config::defaults().keymap;
         t.insert("stop".into(), KeyList::One("ctrl-r".into()));
         let e = Keymap::from_config(&t).err().unwrap();
-        assert!(e.contains("`ctrl-r` is bound to both `stop` and `toggle_reasoning`") || e.contains("both `toggle_reasoning` and `stop`"), "{e}");
+        assert!(
+            e.contains("`ctrl-r` is bound to both `stop` and `toggle_reasoning`")
+                || e.contains("both `toggle_reasoning` and `stop`"),
+            "{e}"
+        );
 
         let mut t = Config::defaults().keymap;
         t.remove("help");

@@ -44,7 +44,11 @@ pub fn chat_settings(cfg: &Config) -> ChatSettings {
 }
 
 fn restore_extras() {
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste
+    );
 }
 
 /// Run the workbench until the user quits. Returns the exit code.
@@ -157,7 +161,8 @@ fn event_loop(
         if app.quit {
             return Ok(());
         }
-        let next_sample = Duration::from_secs(1).saturating_sub(now.elapsed().max(now - last_sample));
+        let next_sample =
+            Duration::from_secs(1).saturating_sub(now.elapsed().max(now - last_sample));
         let timeout = if app.dirty {
             FRAME.saturating_sub(last_draw.elapsed())
         } else if app.models.loading.is_some() {

@@ -33,11 +33,9 @@ impl ModelsState {
     /// A model by name: exact, then a unique prefix, then a unique substring (as `-m`).
     pub fn find(&self, spec: &str) -> Result<usize, String> {
         let want = spec.to_lowercase();
-        let tests: [&dyn Fn(&str) -> bool; 3] = [
-            &|n| n == want,
-            &|n| n.starts_with(&want),
-            &|n| n.contains(&want),
-        ];
+        let tests: [&dyn Fn(&str) -> bool; 3] = [&|n| n == want, &|n| n.starts_with(&want), &|n| {
+            n.contains(&want)
+        }];
         for test in tests {
             let hits: Vec<usize> = (0..self.rows.len())
                 .filter(|&i| test(&self.rows[i].name))
@@ -46,16 +44,25 @@ impl ModelsState {
                 0 => continue,
                 1 => return Ok(hits[0]),
                 _ => {
-                    let names: Vec<&str> = hits.iter().map(|&i| self.rows[i].name.as_str()).collect();
-                    return Err(format!("`{spec}` matches several models: {}; give more of the name", names.join(", ")));
+                    let names: Vec<&str> =
+                        hits.iter().map(|&i| self.rows[i].name.as_str()).collect();
+                    return Err(format!(
+                        "`{spec}` matches several models: {}; give more of the name",
+                        names.join(", ")
+                    ));
                 }
             }
         }
         if self.rows.is_empty() {
-            Err(format!("no model named `{spec}`: no models were found; run `bash scripts/fetch-models.sh`"))
+            Err(format!(
+                "no model named `{spec}`: no models were found; run `bash scripts/fetch-models.sh`"
+            ))
         } else {
             let names: Vec<&str> = self.rows.iter().map(|r| r.name.as_str()).collect();
-            Err(format!("no model named `{spec}`; models: {}", names.join(", ")))
+            Err(format!(
+                "no model named `{spec}`; models: {}",
+                names.join(", ")
+            ))
         }
     }
 }

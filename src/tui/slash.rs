@@ -10,7 +10,10 @@ pub enum Slash {
     Clear,
     /// Set (or with no text, clear) the system prompt.
     System(Option<String>),
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
     Model(String),
     Save(PathBuf),
     Load(PathBuf),
@@ -23,9 +26,15 @@ pub enum Slash {
 /// Every command with its arguments and what it does (for `/help` and `?`).
 pub const COMMANDS: [(&str, &str); 10] = [
     ("/help", "list these commands"),
-    ("/clear", "start a new conversation (the model stays loaded)"),
+    (
+        "/clear",
+        "start a new conversation (the model stays loaded)",
+    ),
     ("/system TEXT", "set the system prompt (no TEXT: remove it)"),
-    ("/set KEY VALUE", "set a sampling parameter (/set with no arguments lists them)"),
+    (
+        "/set KEY VALUE",
+        "set a sampling parameter (/set with no arguments lists them)",
+    ),
     ("/model NAME", "load another model by name"),
     ("/save FILE", "save the conversation as JSON"),
     ("/load FILE", "load a conversation saved with /save"),
@@ -78,7 +87,9 @@ pub fn parse(line: &str) -> Result<Slash, String> {
             let n = need("a code block number")?;
             match n.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Slash::Copy(n)),
-                _ => Err(format!("/copy needs a code block number (1, 2, …), not `{n}`")),
+                _ => Err(format!(
+                    "/copy needs a code block number (1, 2, …), not `{n}`"
+                )),
             }
         }
         "/stats" => none(Slash::Stats),
@@ -153,7 +164,10 @@ impl ChatSettings {
             "max_kv_size" => {
                 let v = limit(&key, value)?;
                 if v.is_some_and(|n| n < 8) {
-                    return Err("/set max_kv_size: the window must be at least 8 (0 or none: no window)".into());
+                    return Err(
+                        "/set max_kv_size: the window must be at least 8 (0 or none: no window)"
+                            .into(),
+                    );
                 }
                 self.max_kv_size = v;
                 return Ok(format!("max_kv_size = {}", show(self.max_kv_size)));
@@ -201,7 +215,10 @@ mod tests {
     #[test]
     fn parses_every_command_and_rejects_bad_ones() {
         assert_eq!(parse("/help"), Ok(Slash::Help));
-        assert_eq!(parse("/system  Be brief. "), Ok(Slash::System(Some("Be brief.".into()))));
+        assert_eq!(
+            parse("/system  Be brief. "),
+            Ok(Slash::System(Some("Be brief.".into())))
+        );
         assert_eq!(parse("/system"), Ok(Slash::System(None)));
         assert_eq!(
             parse("/set top_p 0.5"),
@@ -215,9 +232,15 @@ mod tests {
         assert!(parse("/copy x").unwrap_err().contains("not `x`"));
         assert!(parse("/copy 0").is_err());
         assert!(parse("/model").unwrap_err().contains("/model NAME"));
-        assert!(parse("/set temperature").unwrap_err().contains("needs a value"));
-        assert!(parse("/clear now").unwrap_err().contains("takes no arguments"));
-        assert!(parse("/frobnicate").unwrap_err().contains("unknown command /frobnicate"));
+        assert!(parse("/set temperature")
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(parse("/clear now")
+            .unwrap_err()
+            .contains("takes no arguments"));
+        assert!(parse("/frobnicate")
+            .unwrap_err()
+            .contains("unknown command /frobnicate"));
     }
 
     #[test]
@@ -233,8 +256,14 @@ mod tests {
         let e = c.set("top_p", "1.5").unwrap_err();
         assert!(e.contains("top_p"), "{e}");
         assert_eq!(c.sampling.top_p, 0.5, "a rejected value changes nothing");
-        assert!(c.set("temperature", "hot").unwrap_err().contains("not a number"));
-        assert!(c.set("warmth", "1").unwrap_err().contains("unknown key `warmth`"));
+        assert!(c
+            .set("temperature", "hot")
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(c
+            .set("warmth", "1")
+            .unwrap_err()
+            .contains("unknown key `warmth`"));
         c.set("max_tokens", "0").unwrap();
         assert_eq!(c.max_tokens, None);
         assert!(c.set("max_kv_size", "4").is_err());

@@ -45,12 +45,18 @@ pub fn app_with(scripts: Vec<Script>, delay: Duration) -> App {
         },
         Arc::new(loader),
     );
-    assert!(app.settle(Duration::from_secs(10)), "the fake model did not load");
+    assert!(
+        app.settle(Duration::from_secs(10)),
+        "the fake model did not load"
+    );
     app
 }
 
 pub fn app(replies: &[&str]) -> App {
-    app_with(replies.iter().map(|r| Script::text(r)).collect(), Duration::ZERO)
+    app_with(
+        replies.iter().map(|r| Script::text(r)).collect(),
+        Duration::ZERO,
+    )
 }
 
 /// Type `text` and press the submit key.

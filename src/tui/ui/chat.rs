@@ -79,7 +79,10 @@ pub fn turn_lines(
     let mut blocks = 0;
     match t.speaker {
         Speaker::User => {
-            lines.push(Line::styled("you ›", Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)));
+            lines.push(Line::styled(
+                "you ›",
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            ));
             lines.extend(plain_lines(&t.raw, width, Style::new()));
         }
         Speaker::Notice => {
@@ -100,7 +103,11 @@ pub fn turn_lines(
                 let mut i = 0;
                 while i < t.pieces.len() {
                     if t.pieces[i].channel == Channel::Final {
-                        let r = markdown::render_numbered(&t.pieces[i].text, width, first_block + blocks);
+                        let r = markdown::render_numbered(
+                            &t.pieces[i].text,
+                            width,
+                            first_block + blocks,
+                        );
                         blocks += r.code_blocks.len();
                         lines.extend(r.lines);
                         i += 1;
@@ -116,13 +123,22 @@ pub fn turn_lines(
                         }
                         i += 1;
                     }
-                    let label = format!("reasoning ({}) · {} tokens", names.join(", "), t.reasoning_tokens);
+                    let label = format!(
+                        "reasoning ({}) · {} tokens",
+                        names.join(", "),
+                        t.reasoning_tokens
+                    );
                     if show_reasoning {
                         lines.push(Line::styled(format!("▾ {label}"), DIM));
-                        lines.extend(dimmed(markdown::render(text.trim(), width.saturating_sub(2)).lines));
+                        lines.extend(dimmed(
+                            markdown::render(text.trim(), width.saturating_sub(2)).lines,
+                        ));
                         lines.push(Line::from(""));
                     } else {
-                        lines.push(Line::styled(format!("▸ {label} hidden ({keys} shows)"), DIM));
+                        lines.push(Line::styled(
+                            format!("▸ {label} hidden ({keys} shows)"),
+                            DIM,
+                        ));
                     }
                 }
             }
@@ -130,7 +146,11 @@ pub fn turn_lines(
                 lines.push(Line::styled("■ stopped", Style::new().fg(Color::Yellow)));
             }
             if let Some(e) = &t.error {
-                lines.extend(plain_lines(&format!("error: {e}"), width, Style::new().fg(Color::Red)));
+                lines.extend(plain_lines(
+                    &format!("error: {e}"),
+                    width,
+                    Style::new().fg(Color::Red),
+                ));
             }
             lines.extend(stats_line(t));
         }
@@ -158,8 +178,14 @@ impl ChatView<'_> {
         for (t, slot) in turns.iter().zip(cache.entries.iter_mut()) {
             let key = (t.version, width, block, chat.show_reasoning, chat.raw);
             if slot.as_ref().is_none_or(|c| c.key != key) {
-                let (lines, blocks) =
-                    turn_lines(t, width as usize, block, chat.show_reasoning, chat.raw, &keys);
+                let (lines, blocks) = turn_lines(
+                    t,
+                    width as usize,
+                    block,
+                    chat.show_reasoning,
+                    chat.raw,
+                    &keys,
+                );
                 *slot = Some(CachedTurn { key, lines, blocks });
             }
             let c = slot.as_ref().expect("filled");
@@ -176,7 +202,9 @@ impl ChatView<'_> {
 
     /// Where the terminal cursor goes (inside the input box).
     pub fn cursor(&self, area: Rect) -> Option<Position> {
-        let [_, input] = Layout::vertical([Constraint::Min(1), Constraint::Length(self.input_height())]).areas(area);
+        let [_, input] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(self.input_height())])
+                .areas(area);
         let (line, col) = self.chat.input.cursor_pos();
         let inner_h = input.height.saturating_sub(2) as usize;
         let line = line.min(inner_h.saturating_sub(1));
@@ -188,7 +216,8 @@ impl ChatView<'_> {
 impl Widget for ChatView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let [log, input] =
-            Layout::vertical([Constraint::Min(1), Constraint::Length(self.input_height())]).areas(area);
+            Layout::vertical([Constraint::Min(1), Constraint::Length(self.input_height())])
+                .areas(area);
         let chat = self.chat;
         let title = match (self.model, chat.busy()) {
             (Some(m), true) => format!(" Chat · {m} · generating "),
@@ -229,12 +258,25 @@ impl Widget for ChatView<'_> {
         }
         Paragraph::new(visible).render(inner, buf);
         if chat.top.is_some() && top < max_top {
-            let more = format!(" ↓ {} more lines ({} follows) ", max_top - top, self.keymap.keys("follow"));
+            let more = format!(
+                " ↓ {} more lines ({} follows) ",
+                max_top - top,
+                self.keymap.keys("follow")
+            );
             let x = inner.right().saturating_sub(more.width() as u16);
-            buf.set_string(x, inner.bottom().saturating_sub(1), more, Style::new().fg(Color::Black).bg(Color::Yellow));
+            buf.set_string(
+                x,
+                inner.bottom().saturating_sub(1),
+                more,
+                Style::new().fg(Color::Black).bg(Color::Yellow),
+            );
         }
 
-        let hint = format!(" message · {} send · {} new line ", self.keymap.keys("submit"), self.keymap.keys("newline"));
+        let hint = format!(
+            " message · {} send · {} new line ",
+            self.keymap.keys("submit"),
+            self.keymap.keys("newline")
+        );
         let iblock = Block::bordered().title(hint).border_style(DIM);
         let text_area = iblock.inner(input);
         iblock.render(input, buf);

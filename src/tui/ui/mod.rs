@@ -61,7 +61,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         Tab::Bench => placeholder(f, main, "Benchmarks run headless today: lmwb bench -m MODEL (this tab drives them in a later version)."),
         Tab::Server => placeholder(f, main, "The HTTP server is not built yet: it will be lmwb serve, and this tab will start and stop it."),
     }
-    f.render_widget(Paragraph::new(footer_line(app, footer.width as usize)), footer);
+    f.render_widget(
+        Paragraph::new(footer_line(app, footer.width as usize)),
+        footer,
+    );
     if app.help {
         draw_help(f, app, area);
     }
@@ -74,20 +77,39 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
         (Some(n), None) => format!("● {n} "),
         (None, None) => "no model ".into(),
     };
-    let [l, r] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.chars().count() as u16)]).areas(area);
+    let [l, r] = Layout::horizontal([
+        Constraint::Min(10),
+        Constraint::Length(right.chars().count() as u16),
+    ])
+    .areas(area);
     let tabs = Tabs::new(titles)
         .select(app.tab.index())
         .style(DIM)
-        .highlight_style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD | Modifier::REVERSED))
+        .highlight_style(
+            Style::new()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        )
         .divider("│");
     f.render_widget(tabs, l);
-    f.render_widget(Paragraph::new(Line::styled(right, Style::new().fg(Color::Green))), r);
+    f.render_widget(
+        Paragraph::new(Line::styled(right, Style::new().fg(Color::Green))),
+        r,
+    );
 }
 
 fn placeholder(f: &mut Frame, area: Rect, text: &str) {
-    let [_, mid, _] = Layout::vertical([Constraint::Fill(1), Constraint::Length(2), Constraint::Fill(1)]).areas(area);
+    let [_, mid, _] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(2),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
     f.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: true }).centered().style(DIM),
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .centered()
+            .style(DIM),
         mid,
     );
 }
@@ -122,7 +144,10 @@ fn footer_line(app: &App, width: usize) -> Line<'static> {
             continue;
         }
         used += w;
-        spans.push(Span::styled(format!(" {key} "), Style::new().fg(Color::Black).bg(Color::DarkGray)));
+        spans.push(Span::styled(
+            format!(" {key} "),
+            Style::new().fg(Color::Black).bg(Color::DarkGray),
+        ));
         spans.push(Span::styled(format!(" {what}  "), DIM));
     }
     Line::from(spans)
@@ -133,12 +158,24 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let h = area.height.saturating_sub(2);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + 1, w, h);
     let mut lines = Vec::new();
-    let head = |s: &str| Line::styled(s.to_string(), Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
-    for (scope, title) in [(Scope::Global, "Everywhere"), (Scope::Chat, "Chat"), (Scope::Models, "Models")] {
+    let head = |s: &str| {
+        Line::styled(
+            s.to_string(),
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        )
+    };
+    for (scope, title) in [
+        (Scope::Global, "Everywhere"),
+        (Scope::Chat, "Chat"),
+        (Scope::Models, "Models"),
+    ] {
         lines.push(head(title));
         for b in bindings().into_iter().filter(|b| b.scope == scope) {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {:<22}", app.keymap.keys(b.name)), Style::new().fg(Color::Yellow)),
+                Span::styled(
+                    format!("  {:<22}", app.keymap.keys(b.name)),
+                    Style::new().fg(Color::Yellow),
+                ),
                 Span::raw(b.about),
             ]));
         }
@@ -161,7 +198,10 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     let max = lines.len().saturating_sub(inner_h);
     let top = app.help_scroll.min(max);
     let hint = if max > 0 {
-        format!(" ↑/↓ pgup/pgdn scroll ({}/{}) · other keys close ", top, max)
+        format!(
+            " ↑/↓ pgup/pgdn scroll ({}/{}) · other keys close ",
+            top, max
+        )
     } else {
         " any key closes ".to_string()
     };

@@ -29,8 +29,11 @@ fn params(n: u64) -> String {
 impl Widget for ModelsView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let m = self.models;
-        let rows_h = (m.rows.len() as u16 + 3).min(area.height / 2).max(area.height.min(5));
-        let [list, detail] = Layout::vertical([Constraint::Length(rows_h), Constraint::Min(3)]).areas(area);
+        let rows_h = (m.rows.len() as u16 + 3)
+            .min(area.height / 2)
+            .max(area.height.min(5));
+        let [list, detail] =
+            Layout::vertical([Constraint::Length(rows_h), Constraint::Min(3)]).areas(area);
         let title = if m.scanning {
             " Models · scanning… ".to_string()
         } else {
@@ -79,8 +82,13 @@ impl Widget for ModelsView<'_> {
         let table = Table::new(rows, widths)
             .header(header)
             .block(Block::new().borders(Borders::TOP).title(title))
-            .row_highlight_style(Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD));
-        let mut state = TableState::default().with_selected((!m.rows.is_empty()).then_some(m.selected));
+            .row_highlight_style(
+                Style::new()
+                    .bg(Color::DarkGray)
+                    .add_modifier(Modifier::BOLD),
+            );
+        let mut state =
+            TableState::default().with_selected((!m.rows.is_empty()).then_some(m.selected));
         StatefulWidget::render(table, list, buf, &mut state);
 
         let mut lines: Vec<Line> = Vec::new();
@@ -88,37 +96,74 @@ impl Widget for ModelsView<'_> {
             let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
             let ms = since.elapsed().as_millis();
             lines.push(Line::styled(
-                format!("{} loading {name}… {:.1} s", spin[(ms / 100) as usize % spin.len()], ms as f64 / 1000.0),
+                format!(
+                    "{} loading {name}… {:.1} s",
+                    spin[(ms / 100) as usize % spin.len()],
+                    ms as f64 / 1000.0
+                ),
                 Style::new().fg(Color::Yellow),
             ));
         }
         if let Some(e) = &m.error {
-            lines.push(Line::styled(format!("error: {e}"), Style::new().fg(Color::Red)));
+            lines.push(Line::styled(
+                format!("error: {e}"),
+                Style::new().fg(Color::Red),
+            ));
         }
         if let (Some(a), Some(ms)) = (&m.active, m.load_ms) {
-            lines.push(Line::styled(format!("● {a} loaded in {:.2} s", ms / 1000.0), Style::new().fg(Color::Green)));
+            lines.push(Line::styled(
+                format!("● {a} loaded in {:.2} s", ms / 1000.0),
+                Style::new().fg(Color::Green),
+            ));
         }
         if m.rows.is_empty() && !m.scanning {
             lines.push(Line::raw("No models found. Run `bash scripts/fetch-models.sh` for the default model, or add folders to extra_model_dirs in config.toml."));
         }
         if let Some(r) = m.selected_row() {
-            let kv = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<10}"), DIM), Span::raw(v)]);
+            let kv = |k: &str, v: String| {
+                Line::from(vec![Span::styled(format!("{k:<10}"), DIM), Span::raw(v)])
+            };
             lines.push(kv("path", r.path.display().to_string()));
             match &r.info {
                 Ok(i) => {
-                    lines.push(kv("format", format!("{} · {} · {} params · {}", i.format, i.arch, params(i.params), i.quant)));
-                    lines.push(kv("size", format!("{} · context {}", bytes(i.size_bytes), i.context_length)));
-                    lines.push(kv("template", if i.has_chat_template { "yes (from the model file)".into() } else { "none: chat uses a built-in template".into() }));
+                    lines.push(kv(
+                        "format",
+                        format!(
+                            "{} · {} · {} params · {}",
+                            i.format,
+                            i.arch,
+                            params(i.params),
+                            i.quant
+                        ),
+                    ));
+                    lines.push(kv(
+                        "size",
+                        format!("{} · context {}", bytes(i.size_bytes), i.context_length),
+                    ));
+                    lines.push(kv(
+                        "template",
+                        if i.has_chat_template {
+                            "yes (from the model file)".into()
+                        } else {
+                            "none: chat uses a built-in template".into()
+                        },
+                    ));
                     for n in &i.notes {
                         lines.push(kv("note", n.clone()));
                     }
                 }
-                Err(e) => lines.push(Line::styled(format!("cannot read: {e}"), Style::new().fg(Color::Red))),
+                Err(e) => lines.push(Line::styled(
+                    format!("cannot read: {e}"),
+                    Style::new().fg(Color::Red),
+                )),
             }
             if !r.metadata.is_empty() {
                 lines.push(Line::styled("metadata", DIM.add_modifier(Modifier::BOLD)));
                 for (k, v) in &r.metadata {
-                    lines.push(Line::from(vec![Span::styled(format!("  {k} = "), DIM), Span::raw(v.clone())]));
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {k} = "), DIM),
+                        Span::raw(v.clone()),
+                    ]));
                 }
             }
         }
@@ -130,7 +175,12 @@ impl Widget for ModelsView<'_> {
         );
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(Block::new().borders(Borders::TOP).title(" Details ").title_bottom(Line::styled(hint, DIM)))
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title(" Details ")
+                    .title_bottom(Line::styled(hint, DIM)),
+            )
             .render(detail, buf);
     }
 }
