@@ -20,6 +20,7 @@ pub fn short_hash(s: &str, n: usize) -> String {
 /// [`MAX_PART`] bytes (a longer name keeps its start and gets `~<hash>` of the whole).
 pub fn safe(name: &str) -> String {
     let spaced: String = name
+        .trim()
         .chars()
         .map(|c| match c {
             ',' => '+',
@@ -132,7 +133,7 @@ mod tests {
             assert_eq!(safe(raw), "_", "{raw}");
         }
         assert_eq!(safe("console"), "console");
-        assert_eq!(safe("name. "), "name");
+        assert_eq!(safe("name. "), "name_");
         assert_eq!(safe("a:b*c?d\"e<f>g|h"), "a_b_c_d_e_f_g_h");
     }
 

@@ -95,6 +95,17 @@ fn line_at(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The key of the `key = value` line holding `offset`, if it is one.
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty() && !k.starts_with('[')).then(|| k.to_string())
+}
+
 /// The line of each `key =` written inside `span`.
 fn key_lines(text: &str, span: Range<usize>) -> HashMap<String, usize> {
     let first = line_at(text, span.start);
@@ -143,7 +154,12 @@ impl ValidSpec {
     pub fn parse(path: &Path, src: &str, text: Option<String>) -> Result<ValidSpec, SpecError> {
         let cx = Ctx { path, text: src };
         let raw: RawSpec = toml::from_str(src).map_err(|e: toml::de::Error| {
-            cx.err(e.span(), e.message().trim().replace('\n', " "))
+            let msg = e.message().trim().replace('\n', " ");
+            let key = e.span().and_then(|s| key_on_line(src, s.start));
+            match key {
+                Some(k) if !msg.contains(&k) => cx.err(e.span(), format!("`{k}`: {msg}")),
+                _ => cx.err(e.span(), msg),
+            }
         })?;
 
         let name = match &raw.name {
