@@ -144,15 +144,9 @@ pub struct PromptRecord {
 /// Every sampling parameter, with the seed the sampler actually used.
 #[derive(Clone, Debug, Serialize)]
 pub struct ParamsRecord {
-    pub temperature: f32,
-    pub top_p: f32,
-    pub top_k: usize,
-    pub min_p: f32,
-    pub repeat_penalty: f32,
-    pub repeat_last_n: usize,
-    pub presence_penalty: f32,
-    pub frequency_penalty: f32,
-    pub seed: u64,
+    /// Every sampler field, `seed` set to the seed actually used.
+    #[serde(flatten)]
+    pub sampling: crate::engine::sampler::SamplingParams,
     /// Whether the seed was given (else drawn at random and recorded here).
     pub seed_given: bool,
     /// 0: until EOS or the context is full.

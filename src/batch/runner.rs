@@ -6,6 +6,7 @@
 use super::output::{self, ItemFiles, ModelRecord, ParamsRecord, PromptRecord, Sidecar};
 use super::plan::{Action, Item, ModelRef, Plan};
 use crate::client::GenerationClient;
+use crate::engine::sampler::SamplingParams;
 use crate::engine::{CancelToken, EngineError, Event, FinishReason, Stats};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -241,7 +242,6 @@ fn sidecar(
     started_at: String,
 ) -> Sidecar {
     let s = &item.settings;
-    let p = &s.sampling;
     Sidecar {
         lmwb_version: env!("CARGO_PKG_VERSION"),
         set: plan.name.clone(),
@@ -255,16 +255,11 @@ fn sidecar(
         },
         model,
         params: ParamsRecord {
-            temperature: p.temperature,
-            top_p: p.top_p,
-            top_k: p.top_k,
-            min_p: p.min_p,
-            repeat_penalty: p.repeat_penalty,
-            repeat_last_n: p.repeat_last_n,
-            presence_penalty: p.presence_penalty,
-            frequency_penalty: p.frequency_penalty,
-            seed: stats.seed,
-            seed_given: p.seed.is_some(),
+            sampling: SamplingParams {
+                seed: Some(stats.seed),
+                ..s.sampling.clone()
+            },
+            seed_given: s.sampling.seed.is_some(),
             max_tokens: s.max_tokens,
             max_kv_size: s.max_kv_size,
             stop: s.stop.clone(),
