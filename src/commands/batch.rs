@@ -42,7 +42,7 @@ fn usage(msg: impl std::fmt::Display) -> anyhow::Result<u8> {
     Ok(EXIT_USAGE)
 }
 
-/// Everything up to the plan; `Err(code)` after printing a usage or configuration error.
+/// Everything up to the plan; `Err` holds a usage or configuration error to print (exit 2).
 fn plan(args: &BatchArgs, cfg: &Config) -> Result<Plan, String> {
     let text = match (&args.text, &args.text_file) {
         (Some(t), _) => Some(t.clone()),
