@@ -21,8 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// One generation, streamed to stdout; stats to stderr.
     Run(Box<RunArgs>),
-    /// Headless batch: prompts × models → one file each (not built yet).
-    Batch(NotBuilt),
+    /// Headless batch: prompts × models → one Markdown file (+ JSON sidecar) each, resumable.
+    Batch(Box<BatchArgs>),
     /// Prefill/decode speed, latency percentiles, long-run KV-window checks (not built yet).
     Bench(NotBuilt),
     /// OpenAI / Anthropic / Ollama-compatible HTTP server (not built yet).
@@ -71,12 +71,9 @@ pub enum ModelsCommand {
     Rm(NotBuilt),
 }
 
-/// Flags shared by every command that generates.
+/// Sampling flags and request limits, shared by every command that generates.
 #[derive(Args, Debug, Clone, Default)]
-pub struct GenArgs {
-    /// Model name (from `lmwb models list`) or path to a .gguf file / safetensors folder.
-    #[arg(short = 'm', long)]
-    pub model: Option<String>,
+pub struct SamplingArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
     #[arg(long, allow_negative_numbers = true)]
@@ -107,6 +104,27 @@ pub struct GenArgs {
     /// Keep at most N KV entries (first 4 kept, the rest rotating); 0: no window.
     #[arg(long)]
     pub max_kv_size: Option<usize>,
+}
+
+/// Where and how the engine runs.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// cpu, cuda, cuda:N or metal.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Run Q5_0/Q5_1 weights as stored on candle's slow CPU path instead of requantizing them to Q8_0.
+    #[arg(long)]
+    pub no_requantize: bool,
+}
+
+/// Flags shared by every command that generates.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GenArgs {
+    /// Model name (from `lmwb models list`) or path to a .gguf file / safetensors folder.
+    #[arg(short = 'm', long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// System message (implies --chat).
     #[arg(long)]
     pub system: Option<String>,
@@ -116,12 +134,8 @@ pub struct GenArgs {
     /// Use a built-in chat template (chatml, llama2, llama3, mistral, zephyr, gemma) instead of the model's (implies --chat).
     #[arg(long)]
     pub template: Option<String>,
-    /// cpu, cuda, cuda:N or metal.
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Run Q5_0/Q5_1 weights as stored on candle's slow CPU path instead of requantizing them to Q8_0.
-    #[arg(long)]
-    pub no_requantize: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Print one JSON record at the end instead of streaming text.
     #[arg(long)]
     pub json: bool,
@@ -133,4 +147,44 @@ pub struct RunArgs {
     pub gen: GenArgs,
     /// The prompt; `-` or nothing reads it from standard input.
     pub prompt: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// The prompt-set TOML file (see README, `lmwb batch`).
+    pub file: PathBuf,
+    /// Models to run, comma-separated (overrides `models` in the file).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub models: Vec<String>,
+    /// Sets the `text` variable (overrides [vars].text).
+    #[arg(long, conflicts_with = "text_file", value_name = "S")]
+    pub text: Option<String>,
+    /// Sets the `text` variable from a file.
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
+    /// Output folder (default: <runs_dir>/batch/<name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the plan (each item as run or skip) and exit without loading a model.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rerun every item, replacing what exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Also rerun items that failed before (those with an .error.txt).
+    #[arg(long)]
+    pub retry_errors: bool,
+    /// Cancel an item that produced no token for this many seconds (it is recorded as failed).
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub stall_timeout: f64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// System message (overrides `system` in the file).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Use a built-in chat template (chatml, llama2, llama3, mistral, zephyr, gemma) instead of the model's.
+    #[arg(long)]
+    pub template: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

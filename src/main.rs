@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         None => lmwb::tui::run(&cfg),
         Some(Command::Run(args)) => commands::run::run(*args, &cfg),
         Some(Command::Models(cmd)) => commands::models::run(cmd, &cfg),
-        Some(Command::Batch(_)) => Ok(commands::not_built("batch")),
+        Some(Command::Batch(args)) => commands::batch::run(*args, &cfg),
         Some(Command::Bench(_)) => Ok(commands::not_built("bench")),
         Some(Command::Serve(_)) => Ok(commands::not_built("serve")),
     };

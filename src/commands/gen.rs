@@ -1,6 +1,6 @@
 //! Turning the shared generation flags and the config into engine options and a request.
 
-use crate::cli::GenArgs;
+use crate::cli::{EngineArgs, GenArgs, SamplingArgs};
 use crate::config::Config;
 use crate::engine::model::LoadOptions;
 use crate::engine::sampler::SamplingParams;
@@ -17,7 +17,7 @@ pub fn model_path(args: &GenArgs, cfg: &Config) -> anyhow::Result<PathBuf> {
     Ok(crate::models::resolve(&spec, &cfg.model_dirs())?)
 }
 
-pub fn engine_options(args: &GenArgs, cfg: &Config) -> anyhow::Result<EngineOptions> {
+pub fn engine_options(args: &EngineArgs, cfg: &Config) -> anyhow::Result<EngineOptions> {
     let device = parse_device(args.device.as_deref().unwrap_or(&cfg.device))?;
     Ok(EngineOptions {
         load: LoadOptions {
@@ -30,7 +30,7 @@ pub fn engine_options(args: &GenArgs, cfg: &Config) -> anyhow::Result<EngineOpti
 }
 
 /// Config defaults overridden by flags.
-pub fn sampling(args: &GenArgs, cfg: &Config) -> SamplingParams {
+pub fn sampling(args: &SamplingArgs, cfg: &Config) -> SamplingParams {
     let d = cfg.sampling.params.clone();
     SamplingParams {
         temperature: args.temperature.unwrap_or(d.temperature),
@@ -64,9 +64,13 @@ pub fn request(args: &GenArgs, cfg: &Config, prompt: String) -> GenerateRequest 
     let nonzero = |n: usize| (n > 0).then_some(n);
     GenerateRequest {
         prompt,
-        sampling: sampling(args, cfg),
-        max_tokens: nonzero(args.max_tokens.unwrap_or(cfg.sampling.max_tokens)),
-        stop: args.stop.clone(),
-        max_kv_size: nonzero(args.max_kv_size.unwrap_or(cfg.sampling.max_kv_size)),
+        sampling: sampling(&args.sampling, cfg),
+        max_tokens: nonzero(args.sampling.max_tokens.unwrap_or(cfg.sampling.max_tokens)),
+        stop: args.sampling.stop.clone(),
+        max_kv_size: nonzero(
+            args.sampling
+                .max_kv_size
+                .unwrap_or(cfg.sampling.max_kv_size),
+        ),
     }
 }

@@ -41,7 +41,7 @@ fn read_prompt(arg: Option<String>) -> anyhow::Result<String> {
 pub fn run(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
     let prompt = read_prompt(args.prompt)?;
     let path = gen::model_path(&args.gen, cfg)?;
-    let opts = gen::engine_options(&args.gen, cfg)?;
+    let opts = gen::engine_options(&args.gen.engine, cfg)?;
     let req = gen::request(&args.gen, cfg, prompt);
     req.sampling.validate()?;
     tracing::info!(model = %path.display(), "loading");
