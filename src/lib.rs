@@ -7,4 +7,5 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod logging;
+pub mod metrics;
 pub mod models;
