@@ -86,6 +86,7 @@ impl FakeClient {
 
 fn prompt_len(p: &Prompt) -> usize {
     let chars: usize = match p {
+        Prompt::Tokens(ids) => return ids.len(),
         Prompt::Raw(s) => s.len(),
         Prompt::Chat { messages, .. } => messages.iter().map(|m| m.content.len() + 4).sum(),
     };
@@ -99,6 +100,10 @@ impl GenerationClient for FakeClient {
 
     fn context_length(&self) -> Option<usize> {
         Some(2048)
+    }
+
+    fn vocab_size(&self) -> Option<usize> {
+        Some(256)
     }
 
     fn generate(&self, req: GenerateRequest) -> Generation {

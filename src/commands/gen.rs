@@ -68,5 +68,6 @@ pub fn request(args: &GenArgs, cfg: &Config, prompt: String) -> GenerateRequest 
         max_tokens: nonzero(args.max_tokens.unwrap_or(cfg.sampling.max_tokens)),
         stop: args.stop.clone(),
         max_kv_size: nonzero(args.max_kv_size.unwrap_or(cfg.sampling.max_kv_size)),
+        ignore_eos: false,
     }
 }
