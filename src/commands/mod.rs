@@ -1,5 +1,6 @@
 //! One module per command; `main.rs` only dispatches here.
 
+pub mod bench;
 pub mod gen;
 pub mod models;
 pub mod run;
@@ -9,6 +10,6 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Say that a command is not built yet and which issue brings it.
 pub fn not_built(command: &str) -> u8 {
-    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run` and `lmwb models list|show|requantize` work (see README.md)");
+    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run`, `lmwb bench` and `lmwb models list|show|requantize` work (see README.md)");
     EXIT_USAGE
 }
