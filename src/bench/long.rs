@@ -146,7 +146,7 @@ pub fn run(
         let mut blocks: Vec<Block> = Vec::new();
         let mut on_token = |count: usize, now: f64| {
             arrivals.push(now);
-            if count % block == 0 {
+            if count.is_multiple_of(block) {
                 let s = sampler.sample();
                 let b = Block {
                     start: count - block,

@@ -6,6 +6,7 @@
 
 use super::long::{mb, window_label};
 use super::{BenchError, ModelResults};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,19 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The series' names in a box at the top right.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart2d<'a, DB>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 impl Draw for Lines {
     fn title(&self) -> &str {
         &self.title
@@ -109,14 +123,7 @@ impl Draw for Lines {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -129,7 +136,7 @@ struct Histograms {
 /// `(bin start, bin end, count)` for `BINS` equal bins over `lo..hi`.
 fn bins(values: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64, f64)> {
     let w = (hi - lo) / BINS as f64;
-    let mut counts = vec![0usize; BINS];
+    let mut counts = [0usize; BINS];
     for &v in values {
         let i = (((v - lo) / w) as usize).min(BINS - 1);
         counts[i] += 1;
@@ -187,13 +194,7 @@ impl Draw for Histograms {
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 14))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
         }
         Ok(())
     }

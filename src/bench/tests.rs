@@ -169,7 +169,7 @@ fn slowing_or_growing_runs_fail_their_checks() {
     let slow = synthetic(Some(64), 256, 0.1, 0);
     let leak = synthetic(Some(64), 256, 0.0, 2_000_000);
     assert_eq!(verdicts(&[slow])[..2], [(1, false), (2, true)]);
-    let v = verdicts(&[leak.clone()]);
+    let v = verdicts(std::slice::from_ref(&leak));
     assert_eq!(v[..2], [(1, true), (2, false)]);
     // No baseline beside it: check 4 fails.
     assert_eq!(v[3], (4, false));

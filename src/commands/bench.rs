@@ -16,7 +16,7 @@ use std::time::Instant;
 fn config(args: &BenchArgs) -> BenchConfig {
     let windows: Vec<Option<usize>> = args.max_kv_size.iter().map(|w| w.0).collect();
     BenchConfig {
-        standard: args.standard || !(args.latency || !windows.is_empty()),
+        standard: args.standard || (!args.latency && windows.is_empty()),
         prompt_tokens: args.n_prompt.clone(),
         gen_tokens: args.n_gen.clone(),
         repetitions: args.repetitions.max(1),
