@@ -23,8 +23,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Headless batch: prompts × models → one Markdown file (+ JSON sidecar) each, resumable.
     Batch(Box<BatchArgs>),
-    /// Prefill/decode speed, latency percentiles, long-run KV-window checks (not built yet).
-    Bench(NotBuilt),
+    /// Prefill/decode speed (llama-bench), latency percentiles (vLLM), long-run KV-window checks.
+    Bench(Box<BenchArgs>),
     /// OpenAI / Anthropic / Ollama-compatible HTTP server (not built yet).
     Serve(NotBuilt),
     /// Local models: list, show, requantize (pull and rm are not built yet).
@@ -187,4 +187,87 @@ pub struct BatchArgs {
     pub template: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// A `--max-kv-size` value: a number of entries, or `none` / `0` for no window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window(pub Option<usize>);
+
+impl std::str::FromStr for Window {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Window, String> {
+        match s.trim() {
+            "none" | "0" => Ok(Window(None)),
+            n => n
+                .parse::<usize>()
+                .map(|n| Window(Some(n)))
+                .map_err(|_| format!("`{n}` is not a number of KV entries or `none`")),
+        }
+    }
+}
+
+/// `lmwb bench`: flag names follow llama-bench (`-p -n -r -d`) and vLLM where they exist.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Model name or path; repeat for several models side by side (default: the configured one).
+    #[arg(short = 'm', long)]
+    pub model: Vec<String>,
+    /// pp test prompt sizes in tokens (comma list; 0 skips pp); latency mode's input length.
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        value_delimiter = ',',
+        default_value = "512"
+    )]
+    pub n_prompt: Vec<usize>,
+    /// tg test generation sizes in tokens (comma list; 0 skips tg); latency mode's output length.
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        value_delimiter = ',',
+        default_value = "128"
+    )]
+    pub n_gen: Vec<usize>,
+    /// Timed repetitions of each test (after one warmup).
+    #[arg(short = 'r', long, default_value_t = 5)]
+    pub repetitions: usize,
+    /// Tokens cached before each test (comma list): `pp512 @ d512`.
+    #[arg(
+        short = 'd',
+        long = "n-depth",
+        value_delimiter = ',',
+        default_value = "0"
+    )]
+    pub n_depth: Vec<usize>,
+    /// Latency mode (vLLM metrics): TTFT, TPOT, ITL, E2E over --requests requests.
+    #[arg(long)]
+    pub latency: bool,
+    /// Requests in latency mode (vLLM's --num-prompts).
+    #[arg(long, alias = "num-prompts", default_value_t = 10)]
+    pub requests: usize,
+    /// Long mode: one long run per value (repeatable; `none` or 0: no window). An
+    /// unwindowed run is always measured beside the windowed ones.
+    #[arg(long = "max-kv-size", value_name = "N|none")]
+    pub max_kv_size: Vec<Window>,
+    /// Tokens each long run generates.
+    #[arg(long, default_value_t = 4096)]
+    pub gen_tokens: usize,
+    /// Long runs: tokens per tok/s and RSS sample.
+    #[arg(long, default_value_t = 128)]
+    pub block: usize,
+    /// Also run the pp/tg tests when --latency or --max-kv-size is given.
+    #[arg(long)]
+    pub standard: bool,
+    /// Seed of the random prompt tokens (sampling is greedy).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder (default: <runs_dir>/bench/<timestamp>-<model>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// cpu, cuda, cuda:N or metal.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Print results.json to stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,6 +1,7 @@
 //! lmwb: a local-LLM workbench. The library holds everything; `main.rs` only dispatches.
 
 pub mod batch;
+pub mod bench;
 pub mod chat;
 pub mod cli;
 pub mod client;

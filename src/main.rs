@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => commands::run::run(*args, &cfg),
         Some(Command::Models(cmd)) => commands::models::run(cmd, &cfg),
         Some(Command::Batch(args)) => commands::batch::run(*args, &cfg),
-        Some(Command::Bench(_)) => Ok(commands::not_built("bench")),
+        Some(Command::Bench(args)) => commands::bench::run(*args, &cfg),
         Some(Command::Serve(_)) => Ok(commands::not_built("serve")),
     };
     match result {

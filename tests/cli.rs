@@ -248,12 +248,21 @@ fn bad_model_device_and_sampling_fail_with_a_clear_message() {
 #[test]
 fn commands_not_built_yet_exit_2() {
     let sb = Sandbox::new();
-    for args in [&["bench"][..], &["serve"], &["models", "pull", "x"], &[]] {
+    for args in [&["serve"][..], &["models", "pull", "x"]] {
         let r = lmwb(&sb, args);
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("not built yet"), "{args:?}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{args:?}: {:?}", r.stdout);
     }
+}
+
+#[test]
+fn the_workbench_needs_a_terminal() {
+    let sb = Sandbox::new();
+    let r = lmwb(&sb, &[]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("the workbench needs a terminal"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod real;
 
 use lmwb::engine::sampler::SamplingParams;
 use lmwb::engine::template::ChatMessage;
-use lmwb::engine::{EngineError, Event, FinishReason, GenerateRequest};
+use lmwb::engine::{EngineError, Event, FinishReason, GenerateRequest, Prompt};
 use real::{chat, greedy, raw, shared_engine, stream};
 
 const STORY: &str = "Once upon a time, there was a little robot who";
@@ -424,4 +424,27 @@ fn empty_prompt_and_bad_sampling_are_rejected() {
     }
     let ok = engine.generate(greedy(raw(STORY), 3)).collect().unwrap();
     assert_eq!(ok.stats.generated_tokens, 3);
+}
+
+#[test]
+fn token_prompts_are_fed_as_given_and_ignore_eos_generates_exactly_max_tokens() {
+    let engine = real::shared_engine();
+    // EOS (id 2) right after the prompt would end a normal generation at once.
+    let ids = vec![19556u32, 2, 1, 19556, 2];
+    let mut req = GenerateRequest::new(Prompt::Tokens(ids.clone()));
+    req.sampling = real::greedy_params();
+    req.max_tokens = Some(24);
+    req.ignore_eos = true;
+    let out = engine.generate(req).collect().unwrap();
+    assert_eq!(
+        out.stats.prompt_tokens,
+        ids.len(),
+        "no BOS added, no template"
+    );
+    assert_eq!(out.stats.generated_tokens, 24);
+    assert_eq!(out.token_ids.len(), 24);
+
+    let bad = GenerateRequest::new(Prompt::Tokens(vec![5, 49152]));
+    let e = engine.generate(bad).collect().unwrap_err();
+    assert!(e.to_string().contains("token id 49152 is outside"), "{e}");
 }

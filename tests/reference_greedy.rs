@@ -118,6 +118,7 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             max_tokens: Some(g.generated_ids.len()),
             stop: vec![],
             max_kv_size: None,
+            ignore_eos: false,
         };
         let out = engine.generate(req).collect().unwrap();
         assert_eq!(

@@ -161,6 +161,7 @@ impl Settings {
             max_tokens: nonzero(self.max_tokens),
             stop: self.stop.clone(),
             max_kv_size: nonzero(self.max_kv_size),
+            ignore_eos: false,
         }
     }
 }

@@ -93,6 +93,7 @@ impl FakeClient {
 
 fn prompt_len(p: &Prompt) -> usize {
     let chars: usize = match p {
+        Prompt::Tokens(ids) => return ids.len(),
         Prompt::Raw(s) => s.len(),
         Prompt::Chat { messages, .. } => messages.iter().map(|m| m.content.len() + 4).sum(),
     };
@@ -106,6 +107,10 @@ impl GenerationClient for FakeClient {
 
     fn context_length(&self) -> Option<usize> {
         Some(self.context)
+    }
+
+    fn vocab_size(&self) -> Option<usize> {
+        Some(256)
     }
 
     fn generate(&self, req: GenerateRequest) -> Generation {

@@ -32,6 +32,10 @@ impl GenerationClient for LocalClient {
         Some(self.handle.info().context_length)
     }
 
+    fn vocab_size(&self) -> Option<usize> {
+        self.handle.info().config.as_ref().map(|c| c.vocab_size)
+    }
+
     fn generate(&self, req: GenerateRequest) -> Generation {
         self.handle.generate(req)
     }

@@ -14,6 +14,11 @@ pub trait GenerationClient: Send + Sync {
     fn model_name(&self) -> &str;
     /// The model's context length in tokens, when known.
     fn context_length(&self) -> Option<usize>;
+    /// The vocabulary size, when token-id prompts ([`crate::engine::Prompt::Tokens`]) are
+    /// accepted (benchmarks build exact-length prompts from random ids); `None` otherwise.
+    fn vocab_size(&self) -> Option<usize> {
+        None
+    }
     /// Start a generation; events arrive on the returned receiver.
     fn generate(&self, req: GenerateRequest) -> Generation;
 }

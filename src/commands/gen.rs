@@ -72,5 +72,6 @@ pub fn request(args: &GenArgs, cfg: &Config, prompt: String) -> GenerateRequest 
                 .max_kv_size
                 .unwrap_or(cfg.sampling.max_kv_size),
         ),
+        ignore_eos: false,
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command; `main.rs` only dispatches here.
 
 pub mod batch;
+pub mod bench;
 pub mod gen;
 pub mod models;
 pub mod run;
@@ -10,6 +11,6 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Say that a command is not built yet and which issue brings it.
 pub fn not_built(command: &str) -> u8 {
-    eprintln!("lmwb: `{command}` is not built yet; today `lmwb run`, `lmwb batch` and `lmwb models list|show|requantize` work (see README.md)");
+    eprintln!("lmwb: `{command}` is not built yet; today `lmwb`, `lmwb run`, `lmwb batch`, `lmwb bench` and `lmwb models list|show|requantize` work (see README.md)");
     EXIT_USAGE
 }

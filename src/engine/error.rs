@@ -44,6 +44,8 @@ pub enum EngineError {
     WindowTooLarge { max: usize, context: usize },
     #[error("--max-kv-size {0} is too small: it must be at least 8")]
     WindowTooSmall(usize),
+    #[error("token id {id} is outside the model's vocabulary of {vocab} tokens")]
+    TokenOutOfRange { id: u32, vocab: usize },
     #[error("the prompt is empty: give some text to continue")]
     EmptyPrompt,
     /// Not a `source()`: the message already holds candle's text, without its backtrace.

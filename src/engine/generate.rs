@@ -76,6 +76,13 @@ impl EngineState {
 
     fn prompt_ids(&mut self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
         let text = match prompt {
+            Prompt::Tokens(ids) => {
+                let vocab = self.m.model.vocab_size();
+                if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                    return Err(EngineError::TokenOutOfRange { id, vocab });
+                }
+                return Ok(ids.clone());
+            }
             Prompt::Raw(text) => text.clone(),
             Prompt::Chat {
                 messages,
@@ -197,7 +204,7 @@ impl EngineState {
             if stats.generated_tokens == 0 {
                 stats.ttft_ms = ms(t0.elapsed());
             }
-            if tok.eos_ids().contains(&id) {
+            if !req.ignore_eos && tok.eos_ids().contains(&id) {
                 break FinishReason::Stop;
             }
             stats.generated_tokens += 1;

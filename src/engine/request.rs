@@ -17,6 +17,9 @@ pub enum Prompt {
         messages: Vec<ChatMessage>,
         template: Option<String>,
     },
+    /// Token ids fed as they are (no BOS added, no template): benchmarks use these to get
+    /// prompts of an exact length. Every id must be below the model's vocabulary size.
+    Tokens(Vec<u32>),
 }
 
 /// One generation.
@@ -30,6 +33,9 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Keep at most this many KV entries (first tokens kept, the rest rotating).
     pub max_kv_size: Option<usize>,
+    /// Keep generating past EOS (benchmarks: exactly `max_tokens` tokens, as llama-bench
+    /// and vLLM's `ignore_eos` do). Stop strings, `max_tokens` and the context still end it.
+    pub ignore_eos: bool,
 }
 
 impl GenerateRequest {
@@ -40,6 +46,7 @@ impl GenerateRequest {
             max_tokens: None,
             stop: vec![],
             max_kv_size: None,
+            ignore_eos: false,
         }
     }
 }

@@ -322,7 +322,8 @@ fn strftime_now(fmt: String) -> String {
     format_unix_time(secs, &fmt)
 }
 
-fn format_unix_time(secs: i64, fmt: &str) -> String {
+/// Format a Unix time (UTC) with the `strftime` directives [`strftime_now`] knows.
+pub(crate) fn format_unix_time(secs: i64, fmt: &str) -> String {
     const MONTHS: &str =
         "January February March April May June July August September October November December";
     const DAYS: &str = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday";

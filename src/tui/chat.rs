@@ -96,6 +96,7 @@ impl ChatState {
             max_tokens: self.settings.max_tokens,
             stop: vec![],
             max_kv_size: self.settings.max_kv_size,
+            ignore_eos: false,
         }
     }
 

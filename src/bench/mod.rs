@@ -1,0 +1,314 @@
+//! Benchmarks with the metrics people already know, written against [`GenerationClient`]
+//! so `lmwb bench`, the TUI's Bench tab and remote backends share one runner.
+//!
+//! - [`standard`]: llama-bench's `pp N` / `tg N` (tokens/s, mean ± sample sd over
+//!   repetitions, after a warmup), optionally on top of `d` cached tokens.
+//! - [`latency`]: vLLM's benchmark — TTFT, TPOT, ITL and E2E latency (mean, p50, p90, p99).
+//! - [`long`]: one long generation per `--max-kv-size`, tok/s and RSS per block of tokens,
+//!   and four PASS/FAIL checks against an unwindowed run measured beside it.
+//!
+//! Every time is taken here, on the client side, when an event arrives.
+
+pub mod latency;
+pub mod long;
+pub mod plots;
+pub mod provenance;
+pub mod report;
+pub mod standard;
+pub mod stats;
+
+use crate::client::GenerationClient;
+use crate::engine::{EngineError, Event, GenerateRequest, Prompt, Stats};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Why a benchmark could not run.
+#[derive(thiserror::Error, Debug)]
+pub enum BenchError {
+    #[error("{model}: {source}")]
+    Engine {
+        model: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("{model}: this backend takes no token-id prompts, which exact-length benchmarks need")]
+    NoTokenPrompts { model: String },
+    #[error("{model}: --max-kv-size {max} is larger than the model's context of {context} tokens; use at most {context}")]
+    WindowTooLarge {
+        model: String,
+        max: usize,
+        context: usize,
+    },
+    #[error("{model}: {what} needs {need} tokens but the model's context is {context}; use smaller sizes")]
+    TooLong {
+        model: String,
+        what: String,
+        need: usize,
+        context: usize,
+    },
+    #[error("{model}: the backend reused {got} cached tokens where {want} were expected; the measurement would be wrong")]
+    Cache {
+        model: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("{model}: the generation ended before its first token ({why})")]
+    NoTokens { model: String, why: String },
+    #[error("cannot write {path}: {why}")]
+    Write { path: String, why: String },
+    #[error("cannot draw {path}: {why}")]
+    Plot { path: String, why: String },
+}
+
+/// What to measure (the CLI fills it from flags; the TUI from its form).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchConfig {
+    /// Run the llama-bench tests (`pp`/`tg`).
+    pub standard: bool,
+    /// Prompt sizes for `pp` (and latency's input length: the first one); 0 skips `pp`.
+    pub prompt_tokens: Vec<usize>,
+    /// Generation sizes for `tg` (and latency's output length: the first one); 0 skips `tg`.
+    pub gen_tokens: Vec<usize>,
+    /// Timed repetitions of each test, after one warmup.
+    pub repetitions: usize,
+    /// Cached tokens under each test (`pp512 @ d512`).
+    pub depths: Vec<usize>,
+    /// Latency mode: this many requests (`None`: not run).
+    pub latency_requests: Option<usize>,
+    /// Long mode: one run per window (`None` = no window); empty: not run.
+    pub windows: Vec<Option<usize>>,
+    /// Tokens each long run generates.
+    pub long_gen_tokens: usize,
+    /// Tokens per tok/s and RSS sample in long runs.
+    pub block: usize,
+    /// Prompt tokens before a long run.
+    pub long_prompt_tokens: usize,
+    /// Seeds the random prompt tokens (sampling is greedy).
+    pub seed: u64,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            standard: true,
+            prompt_tokens: vec![512],
+            gen_tokens: vec![128],
+            repetitions: 5,
+            depths: vec![0],
+            latency_requests: None,
+            windows: vec![],
+            long_gen_tokens: 4096,
+            block: 128,
+            long_prompt_tokens: long::PROMPT_TOKENS,
+            seed: 42,
+        }
+    }
+}
+
+/// Where a benchmark is, for a progress line or a live view.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A step starts or ends (one line for stderr).
+    Message(String),
+    /// A long run finished a block.
+    Block {
+        window: Option<usize>,
+        block: &'a long::Block,
+    },
+}
+
+/// Everything measured on one model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelResults {
+    pub model: provenance::ModelMeta,
+    pub standard: Vec<standard::TestResult>,
+    pub latency: Option<latency::LatencyResult>,
+    pub long: Vec<long::LongRun>,
+    pub checks: Vec<long::Check>,
+}
+
+/// Run every mode the config asks for on one model.
+pub fn run_model(
+    client: &dyn GenerationClient,
+    meta: provenance::ModelMeta,
+    cfg: &BenchConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ModelResults, BenchError> {
+    let mut ctx = Ctx::new(client, cfg.seed)?;
+    long::validate(&ctx, cfg)?;
+    let standard = if cfg.standard {
+        standard::run(&mut ctx, cfg, progress)?
+    } else {
+        vec![]
+    };
+    let latency = match cfg.latency_requests {
+        Some(r) => Some(latency::run(&mut ctx, cfg, r, progress)?),
+        None => None,
+    };
+    let long = long::run(&mut ctx, cfg, progress)?;
+    let checks = long::checks(&long, ctx.context);
+    Ok(ModelResults {
+        model: meta,
+        standard,
+        latency,
+        long,
+        checks,
+    })
+}
+
+/// One model's client with what the modes share: its limits and the prompt RNG.
+pub struct Ctx<'a> {
+    pub client: &'a dyn GenerationClient,
+    pub name: String,
+    pub vocab: usize,
+    pub context: usize,
+    rng: StdRng,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(client: &'a dyn GenerationClient, seed: u64) -> Result<Ctx<'a>, BenchError> {
+        let name = client.model_name().to_string();
+        let vocab = client
+            .vocab_size()
+            .ok_or_else(|| BenchError::NoTokenPrompts {
+                model: name.clone(),
+            })?;
+        Ok(Ctx {
+            client,
+            vocab,
+            context: client.context_length().unwrap_or(usize::MAX),
+            rng: StdRng::seed_from_u64(seed),
+            name,
+        })
+    }
+
+    /// `n` random token ids (as llama-bench's prompts), the first one unlike `avoid`, so
+    /// nothing of the previous prompt is reused from the KV cache by accident.
+    pub fn random_tokens(&mut self, n: usize, avoid: Option<u32>) -> Vec<u32> {
+        let vocab = self.vocab.max(2) as u32;
+        let mut v: Vec<u32> = (0..n).map(|_| self.rng.random_range(0..vocab)).collect();
+        if let (Some(first), Some(a)) = (v.first_mut(), avoid) {
+            if *first == a {
+                *first = (a + 1) % vocab;
+            }
+        }
+        v
+    }
+
+    pub fn engine_err(&self, source: EngineError) -> BenchError {
+        BenchError::Engine {
+            model: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Fail unless `need` tokens fit the context.
+    pub fn fits(&self, what: impl Into<String>, need: usize) -> Result<(), BenchError> {
+        if need >= self.context {
+            return Err(BenchError::TooLong {
+                model: self.name.clone(),
+                what: what.into(),
+                need,
+                context: self.context,
+            });
+        }
+        Ok(())
+    }
+
+    /// Send `tokens` and time every event as it arrives.
+    pub fn timed(
+        &self,
+        tokens: Vec<u32>,
+        max_tokens: usize,
+        max_kv_size: Option<usize>,
+        on_token: &mut dyn FnMut(usize, f64),
+    ) -> Result<Timed, BenchError> {
+        let mut req = GenerateRequest::new(Prompt::Tokens(tokens));
+        req.sampling = crate::engine::sampler::SamplingParams::greedy();
+        req.max_tokens = Some(max_tokens);
+        req.max_kv_size = max_kv_size;
+        req.ignore_eos = true;
+        let t0 = Instant::now();
+        let gen = self.client.generate(req);
+        let mut t = Timed {
+            cached_tokens: 0,
+            token_ms: Vec::with_capacity(max_tokens),
+            done_ms: 0.0,
+            stats: None,
+        };
+        for ev in gen.events.iter() {
+            let now = t0.elapsed().as_secs_f64() * 1000.0;
+            match ev {
+                Event::Started { cached_tokens, .. } => t.cached_tokens = cached_tokens,
+                Event::Token { .. } => {
+                    t.token_ms.push(now);
+                    on_token(t.token_ms.len(), now);
+                }
+                Event::Text(_) => {}
+                Event::Done(stats) => {
+                    t.done_ms = now;
+                    t.stats = Some(stats);
+                    break;
+                }
+                Event::Error(e) => return Err(self.engine_err(e)),
+            }
+        }
+        let Some(stats) = &t.stats else {
+            return Err(self.engine_err(EngineError::Gone));
+        };
+        if t.token_ms.is_empty() {
+            return Err(BenchError::NoTokens {
+                model: self.name.clone(),
+                why: format!("finish reason {}", stats.finish_reason.as_str()),
+            });
+        }
+        Ok(t)
+    }
+
+    /// [`Self::timed`] that must find exactly `want` tokens cached.
+    pub fn timed_cached(
+        &self,
+        tokens: Vec<u32>,
+        max_tokens: usize,
+        want: usize,
+    ) -> Result<Timed, BenchError> {
+        let t = self.timed(tokens, max_tokens, None, &mut |_, _| {})?;
+        if t.cached_tokens != want {
+            return Err(BenchError::Cache {
+                model: self.name.clone(),
+                got: t.cached_tokens,
+                want,
+            });
+        }
+        Ok(t)
+    }
+}
+
+/// One generation as the client saw it; times in ms from sending the request.
+#[derive(Clone, Debug)]
+pub struct Timed {
+    pub cached_tokens: usize,
+    /// Arrival of each token.
+    pub token_ms: Vec<f64>,
+    /// Arrival of the final `Done`.
+    pub done_ms: f64,
+    pub stats: Option<Stats>,
+}
+
+impl Timed {
+    pub fn ttft_ms(&self) -> f64 {
+        self.token_ms[0]
+    }
+
+    pub fn last_ms(&self) -> f64 {
+        *self
+            .token_ms
+            .last()
+            .expect("timed() returns at least one token")
+    }
+}
+
+#[cfg(test)]
+mod tests;

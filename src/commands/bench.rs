@@ -1,0 +1,135 @@
+//! `lmwb bench`: load each `-m` model in turn, run the modes asked for, and write the
+//! report folder. Progress goes to stderr; stdout gets report.md (or results.json with
+//! `--json`). Exits 1 when a long-run check fails (after writing everything).
+
+use super::gen;
+use crate::bench::provenance::{self, Machine, ModelMeta};
+use crate::bench::report::{self, BenchResults};
+use crate::bench::{self, BenchConfig, Progress};
+use crate::cli::{BenchArgs, EngineArgs, GenArgs};
+use crate::client::LocalClient;
+use crate::config::Config;
+use crate::engine::EngineHandle;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn config(args: &BenchArgs) -> BenchConfig {
+    let windows: Vec<Option<usize>> = args.max_kv_size.iter().map(|w| w.0).collect();
+    BenchConfig {
+        standard: args.standard || (!args.latency && windows.is_empty()),
+        prompt_tokens: args.n_prompt.clone(),
+        gen_tokens: args.n_gen.clone(),
+        repetitions: args.repetitions.max(1),
+        depths: args.n_depth.clone(),
+        latency_requests: args.latency.then_some(args.requests.max(1)),
+        windows,
+        long_gen_tokens: args.gen_tokens.max(1),
+        block: args.block.max(1),
+        seed: args.seed,
+        ..BenchConfig::default()
+    }
+}
+
+fn progress(p: Progress) {
+    match p {
+        Progress::Message(m) => eprintln!("lmwb bench: {m}"),
+        Progress::Block { window, block } => eprintln!(
+            "lmwb bench:   max-kv-size {}: tokens {:>5}–{:<5} {:>8.2} tok/s  RSS {:.1} MB",
+            bench::long::window_label(window),
+            block.start,
+            block.end,
+            block.tok_s,
+            bench::long::mb(block.rss_bytes)
+        ),
+    }
+}
+
+pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let bench_cfg = config(&args);
+    let specs = if args.model.is_empty() {
+        vec![cfg.default_model.clone()]
+    } else {
+        args.model.clone()
+    };
+    let models: Vec<(String, GenArgs, PathBuf)> = specs
+        .iter()
+        .map(|spec| {
+            let g = GenArgs {
+                model: Some(spec.clone()),
+                engine: EngineArgs {
+                    device: args.device.clone(),
+                    no_requantize: false,
+                },
+                ..GenArgs::default()
+            };
+            let path = gen::model_path(&g, cfg)?;
+            Ok((spec.clone(), g, path))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let started = provenance::timestamp();
+    let machine = Machine::detect();
+    let mut results = Vec::new();
+    for (spec, g, path) in models {
+        eprintln!("lmwb bench: loading {}", path.display());
+        let opts = gen::engine_options(&g.engine, cfg)?;
+        let t = Instant::now();
+        let engine = EngineHandle::load(&path, opts)?;
+        let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let info = engine.info().clone();
+        // A path is shown by its file name; a registry name as given.
+        let name = if spec.contains(std::path::MAIN_SEPARATOR) {
+            provenance::slug(&spec)
+        } else {
+            spec
+        };
+        let meta = ModelMeta {
+            name: name.clone(),
+            path: path.display().to_string(),
+            sha256: path
+                .is_file()
+                .then(|| provenance::sha256_file(&path).ok())
+                .flatten(),
+            arch: info.arch.clone(),
+            quantization: info.quant.clone(),
+            load_notes: info.notes.clone(),
+            params: info.params,
+            size_bytes: info.size_bytes,
+            context_length: info.context_length,
+            device: g.engine.device.clone().unwrap_or_else(|| cfg.device.clone()),
+            threads: candle_core::utils::get_num_threads(),
+            load_ms,
+        };
+        let client = LocalClient::new(name, engine);
+        results.push(bench::run_model(&client, meta, &bench_cfg, &mut progress)?);
+    }
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let name = provenance::slug(&results[0].model.name);
+        cfg.runs_dir()
+            .join("bench")
+            .join(format!("{started}-{name}"))
+    });
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let charts = bench::plots::draw_all(&dir, &results)?;
+    let r = BenchResults {
+        schema: report::SCHEMA.into(),
+        started,
+        machine,
+        config: bench_cfg,
+        models: results,
+        charts,
+    };
+    report::write_all(&dir, &r)?;
+    for m in &r.models {
+        for c in &m.checks {
+            eprintln!("lmwb bench: {}", report::check_line(&m.model.name, c));
+        }
+    }
+    eprintln!("lmwb bench: wrote {}", dir.display());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", report::markdown(&r));
+    }
+    Ok(if r.all_pass() { 0 } else { 1 })
+}
