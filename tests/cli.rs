@@ -261,7 +261,11 @@ fn the_workbench_needs_a_terminal() {
     let sb = Sandbox::new();
     let r = lmwb(&sb, &[]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(r.stderr.contains("the workbench needs a terminal"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the workbench needs a terminal"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.is_empty());
 }
 

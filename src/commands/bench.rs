@@ -95,7 +95,11 @@ pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
             params: info.params,
             size_bytes: info.size_bytes,
             context_length: info.context_length,
-            device: g.engine.device.clone().unwrap_or_else(|| cfg.device.clone()),
+            device: g
+                .engine
+                .device
+                .clone()
+                .unwrap_or_else(|| cfg.device.clone()),
             threads: candle_core::utils::get_num_threads(),
             load_ms,
         };

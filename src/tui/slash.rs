@@ -50,9 +50,9 @@ pub fn parse(line: &str) -> Result<Slash, String> {
         Some((c, r)) => (c, r.trim()),
         None => (line, ""),
     };
-    let need = |what: &str| -> Result<String, String> {
+    let need = |what: &str, arg: &str| -> Result<String, String> {
         if rest.is_empty() {
-            Err(format!("{cmd} needs {what}: {cmd} {}", what.to_uppercase()))
+            Err(format!("{cmd} needs {what}: {cmd} {arg}"))
         } else {
             Ok(rest.to_string())
         }
@@ -79,12 +79,12 @@ pub fn parse(line: &str) -> Result<Slash, String> {
             }),
             None => Err(format!("/set {rest} needs a value: /set {rest} VALUE")),
         },
-        "/model" => need("a name").map(Slash::Model),
-        "/save" => need("a file").map(|f| Slash::Save(PathBuf::from(f))),
-        "/load" => need("a file").map(|f| Slash::Load(PathBuf::from(f))),
+        "/model" => need("a name", "NAME").map(Slash::Model),
+        "/save" => need("a file", "FILE").map(|f| Slash::Save(PathBuf::from(f))),
+        "/load" => need("a file", "FILE").map(|f| Slash::Load(PathBuf::from(f))),
         "/regenerate" | "/regen" => none(Slash::Regenerate),
         "/copy" => {
-            let n = need("a code block number")?;
+            let n = need("a code block number", "N")?;
             match n.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Slash::Copy(n)),
                 _ => Err(format!(
