@@ -137,8 +137,8 @@ fn each_model_loads_once_and_every_item_gets_md_and_sidecar() {
     assert_eq!(v["params"]["temperature"], 0.0);
     assert_eq!(v["params"]["max_tokens"], 50);
     // Every setting but the two prompt ones is in `params`, the seed as a number.
-    for k in crate::batch::settings::KEYS {
-        if !["system", "template"].contains(k) {
+    for k in crate::batch::settings::keys() {
+        if !["system", "template"].contains(&k) {
             assert!(!v["params"][k].is_null(), "{k}");
         }
     }

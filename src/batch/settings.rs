@@ -31,23 +31,12 @@ pub struct Overrides {
     pub template: Option<String>,
 }
 
-/// The keys [`Overrides`] accepts, for messages.
-pub const KEYS: &[&str] = &[
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "presence_penalty",
-    "frequency_penalty",
-    "seed",
-    "max_tokens",
-    "max_kv_size",
-    "stop",
-    "system",
-    "template",
-];
+/// The keys [`Overrides`] accepts, for messages: the request settings, then the prompt ones.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    crate::engine::sampler::SETTING_KEYS
+        .into_iter()
+        .chain(["stop", "system", "template"])
+}
 
 impl Overrides {
     /// `self` with every value `over` sets replaced.
@@ -73,7 +62,7 @@ impl Overrides {
         )
     }
 
-    /// Whether this layer sets `key` (one of [`KEYS`]).
+    /// Whether this layer sets `key` (one of [`keys`]).
     pub fn sets(&self, key: &str) -> bool {
         match key {
             "temperature" => self.temperature.is_some(),
@@ -216,7 +205,7 @@ mod tests {
              stop=[\"x\"]\nsystem=\"s\"\ntemplate=\"chatml\"\n",
         )
         .unwrap();
-        for k in KEYS {
+        for k in keys() {
             assert!(full.sets(k), "{k}");
         }
     }

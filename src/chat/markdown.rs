@@ -222,11 +222,7 @@ impl Renderer {
 
     fn start(&mut self, tag: Tag) {
         match tag {
-            Tag::Paragraph => {
-                if !self.b.item_pending() {
-                    self.block_start();
-                }
-            }
+            Tag::Paragraph if !self.b.item_pending() => self.block_start(),
             Tag::Heading { level, .. } => {
                 self.block_start();
                 let n = heading_level(level);

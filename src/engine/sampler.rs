@@ -8,6 +8,22 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// The request settings front ends accept by name (`/set`, prompt-set TOML): the
+/// sampler's knobs, then the two request limits.
+pub const SETTING_KEYS: [&str; 11] = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "repeat_last_n",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "max_tokens",
+    "max_kv_size",
+];
+
 /// Knobs of the sampler; every "off" value makes its stage a no-op.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]

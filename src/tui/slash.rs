@@ -106,21 +106,6 @@ pub struct ChatSettings {
     pub max_kv_size: Option<usize>,
 }
 
-/// The keys `/set` knows.
-pub const SET_KEYS: [&str; 11] = [
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "presence_penalty",
-    "frequency_penalty",
-    "seed",
-    "max_tokens",
-    "max_kv_size",
-];
-
 fn num<T: std::str::FromStr>(key: &str, v: &str, what: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("/set {key}: `{v}` is not {what}"))
@@ -175,7 +160,7 @@ impl ChatSettings {
             _ => {
                 return Err(format!(
                     "/set: unknown key `{key}`; keys: {}",
-                    SET_KEYS.join(", ")
+                    crate::engine::sampler::SETTING_KEYS.join(", ")
                 ))
             }
         }
