@@ -25,8 +25,8 @@ pub enum Command {
     Batch(Box<BatchArgs>),
     /// Prefill/decode speed (llama-bench), latency percentiles (vLLM), long-run KV-window checks.
     Bench(Box<BenchArgs>),
-    /// OpenAI / Anthropic / Ollama-compatible HTTP server (not built yet).
-    Serve(NotBuilt),
+    /// OpenAI-compatible HTTP server on the engine (Anthropic and Ollama routes not built yet).
+    Serve(Box<ServeArgs>),
     /// Local models: list, show, requantize (pull and rm are not built yet).
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -147,6 +147,30 @@ pub struct RunArgs {
     pub gen: GenArgs,
     /// The prompt; `-` or nothing reads it from standard input.
     pub prompt: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; 0.0.0.0 exposes the server to the network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one; the address is printed on stderr).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Model name (from `lmwb models list`) or path (default: the configured one).
+    #[arg(short = 'm', long)]
+    pub model: Option<String>,
+    /// Require `Authorization: Bearer KEY` (or `x-api-key`) on every route but /health.
+    #[arg(long, env = "LMWB_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Allow browser requests from this origin (repeatable; `*` allows any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
+    /// Requests that may wait while one generates; past that the server answers 429.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Args, Debug)]

@@ -11,4 +11,5 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod models;
+pub mod server;
 pub mod tui;

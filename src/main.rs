@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some(Command::Models(cmd)) => commands::models::run(cmd, &cfg),
         Some(Command::Batch(args)) => commands::batch::run(*args, &cfg),
         Some(Command::Bench(args)) => commands::bench::run(*args, &cfg),
-        Some(Command::Serve(_)) => Ok(commands::not_built("serve")),
+        Some(Command::Serve(args)) => commands::serve::run(*args, &cfg),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -248,7 +248,7 @@ fn bad_model_device_and_sampling_fail_with_a_clear_message() {
 #[test]
 fn commands_not_built_yet_exit_2() {
     let sb = Sandbox::new();
-    for args in [&["serve"][..], &["models", "pull", "x"]] {
+    for args in [&["models", "pull", "x"][..], &["models", "rm", "x"]] {
         let r = lmwb(&sb, args);
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("not built yet"), "{args:?}: {}", r.stderr);

@@ -1,0 +1,75 @@
+//! `lmwb serve`: load one model through the registry and serve the OpenAI API until
+//! Ctrl-C / SIGTERM (requests in flight finish first).
+
+use super::gen;
+use crate::cli::{SamplingArgs, ServeArgs};
+use crate::config::Config;
+use crate::server::{self, Defaults, ServedModel, ServerConfig};
+use crate::tui::loader::{EngineLoader, ModelLoader, ModelRow};
+
+pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
+    let spec = args
+        .model
+        .clone()
+        .unwrap_or_else(|| cfg.default_model.clone());
+    let dirs = cfg.model_dirs();
+    let path = crate::models::resolve(&spec, &dirs)?;
+    let loader = EngineLoader {
+        dirs,
+        options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
+    };
+    // The registry's row names the model; a path outside the model folders gets its stem.
+    let row = loader
+        .scan()
+        .into_iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| ModelRow {
+            name: if path.is_file() {
+                path.file_stem()
+            } else {
+                path.file_name()
+            }
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_default(),
+            info: Err(String::new()),
+            metadata: vec![],
+            path: path.clone(),
+        });
+    eprintln!("lmwb: loading {} ({})", row.name, path.display());
+    let client = loader.load(&row).map_err(anyhow::Error::msg)?;
+    let created = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let nonzero = |n: usize| (n > 0).then_some(n);
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        api_key: args.api_key,
+        cors_origins: args.cors_origin,
+        queue: args.queue,
+        defaults: Defaults {
+            sampling: gen::sampling(&SamplingArgs::default(), cfg),
+            max_tokens: nonzero(cfg.sampling.max_tokens),
+            ..Defaults::default()
+        },
+        handle_signals: true,
+        ..ServerConfig::default()
+    };
+    let model = ServedModel {
+        id: row.name.clone(),
+        client,
+        created,
+    };
+    let handle = server::start(config, vec![model])?;
+    eprintln!(
+        "lmwb: serving {} at http://{} (OpenAI API under /v1); Ctrl-C stops",
+        row.name,
+        handle.addr()
+    );
+    tracing::info!(addr = %handle.addr(), model = %row.name, "serving");
+    handle.wait()?;
+    eprintln!("lmwb: server stopped");
+    Ok(0)
+}

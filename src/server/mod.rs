@@ -1,0 +1,310 @@
+//! The HTTP server: OpenAI-compatible routes on a [`GenerationClient`].
+//!
+//! [`router`] builds the axum app over a [`ServerState`] (tests drive it with
+//! `tower::ServiceExt::oneshot`); [`start`] binds it on its own runtime thread and returns a
+//! [`ServerHandle`] (`lmwb serve` waits on it; the TUI will start and stop it).
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod openai;
+pub mod queue;
+pub mod sse;
+
+use crate::client::GenerationClient;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use error::ApiError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use openai::Defaults;
+
+/// A model the server answers for, under its registry name.
+#[derive(Clone)]
+pub struct ServedModel {
+    pub id: String,
+    pub client: Arc<dyn GenerationClient>,
+    /// Unix seconds (the file's modification time), for `/v1/models`.
+    pub created: u64,
+}
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub host: String,
+    /// 0 picks a free port ([`ServerHandle::addr`] tells which).
+    pub port: u16,
+    pub api_key: Option<String>,
+    /// Origins allowed by CORS (`*` allows any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Largest request body in bytes (413 past it).
+    pub body_limit: usize,
+    /// Generations running at once, and how many more may wait (429 past them).
+    pub concurrency: usize,
+    pub queue: usize,
+    pub defaults: Defaults,
+    /// Stop on Ctrl-C / SIGTERM (`lmwb serve`), draining requests in flight first.
+    pub handle_signals: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            api_key: None,
+            cors_origins: vec![],
+            body_limit: 4 << 20,
+            concurrency: 1,
+            queue: 16,
+            defaults: Defaults::default(),
+            handle_signals: false,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct ServerState {
+    pub models: Vec<ServedModel>,
+    pub api_key: Option<String>,
+    pub defaults: Defaults,
+    pub limiter: queue::Limiter,
+    pub metrics: metrics::Metrics,
+    /// `system_fingerprint`: the lmwb version and the served models.
+    pub fingerprint: String,
+    cors_origins: Vec<String>,
+    body_limit: usize,
+}
+
+impl ServerState {
+    pub fn new(config: &ServerConfig, models: Vec<ServedModel>) -> ServerState {
+        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+        let hash = ids.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        ServerState {
+            fingerprint: format!("fp_lmwb{}_{:08x}", env!("CARGO_PKG_VERSION"), hash as u32),
+            models,
+            api_key: config.api_key.clone().filter(|k| !k.is_empty()),
+            defaults: config.defaults.clone(),
+            limiter: queue::Limiter::new(config.concurrency, config.queue),
+            metrics: metrics::Metrics::default(),
+            cors_origins: config.cors_origins.clone(),
+            body_limit: config.body_limit,
+        }
+    }
+
+    /// The model named `id` (its registry name, or the name its client reports).
+    pub fn find(&self, id: &str) -> Result<&ServedModel, ApiError> {
+        self.models
+            .iter()
+            .find(|m| m.id == id || m.client.model_name() == id)
+            .ok_or_else(|| {
+                let ids: Vec<String> = self.models.iter().map(|m| m.id.clone()).collect();
+                ApiError::model_not_found(id, &ids)
+            })
+    }
+}
+
+/// OpenAI routes answered 501.
+const NOT_BUILT: &[&str] = &[
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/responses/{*rest}",
+    "/v1/audio/{*rest}",
+    "/v1/images/{*rest}",
+    "/v1/files",
+    "/v1/files/{*rest}",
+    "/v1/batches",
+    "/v1/batches/{*rest}",
+    "/v1/moderations",
+    "/v1/fine_tuning/{*rest}",
+    "/v1/assistants",
+    "/v1/assistants/{*rest}",
+    "/v1/threads",
+    "/v1/threads/{*rest}",
+    "/v1/vector_stores",
+    "/v1/vector_stores/{*rest}",
+    "/v1/uploads",
+    "/v1/uploads/{*rest}",
+    "/v1/realtime/{*rest}",
+];
+
+/// The whole app over `state`.
+pub fn router(state: Arc<ServerState>) -> Router {
+    let mut app = Router::new()
+        .route("/v1/models", get(handlers::list_models))
+        .route("/v1/models/{*id}", get(handlers::get_model))
+        .route("/v1/chat/completions", post(handlers::chat))
+        .route("/v1/completions", post(handlers::completions))
+        .route("/health", get(handlers::health))
+        .route("/metrics", get(handlers::metrics));
+    for path in NOT_BUILT {
+        app = app.route(path, any(handlers::not_implemented));
+    }
+    let mut app = app
+        .fallback(handlers::unknown_route)
+        .layer(axum::extract::DefaultBodyLimit::max(state.body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track));
+    if let Some(cors) = cors_layer(&state.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("x-api-key"),
+            ]),
+    )
+}
+
+/// Count every request by route and status, and give axum's bare 405 an OpenAI body.
+async fn track(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
+    let route = metrics::route_label(req.uri().path());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let mut res = next.run(req).await;
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+        let msg = format!("{method} is not allowed on {path}");
+        let mut err = ApiError::bad_request(msg);
+        err.status = StatusCode::METHOD_NOT_ALLOWED;
+        res = err.into_response();
+        if let Some(a) = allow {
+            res.headers_mut().insert(axum::http::header::ALLOW, a);
+        }
+    }
+    s.metrics.record(route, res.status().as_u16());
+    res
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting, let requests in flight finish, then return.
+    pub fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.join()
+    }
+
+    /// Serve until stopped (by a signal, when the config handles them).
+    pub fn wait(mut self) -> std::io::Result<()> {
+        self.join()
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Bind `config.host:config.port` and serve `models` on a runtime of its own.
+pub fn start(config: ServerConfig, models: Vec<ServedModel>) -> std::io::Result<ServerHandle> {
+    let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let app = router(Arc::new(ServerState::new(&config, models)));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signals = config.handle_signals;
+    let thread = std::thread::Builder::new()
+        .name("lmwb-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("lmwb-http")
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let stop = async move {
+                    tokio::select! {
+                        _ = stop_rx => {}
+                        _ = shutdown_signal(), if signals => {
+                            tracing::info!("signal received: draining requests in flight");
+                        }
+                    }
+                };
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        })?;
+    Ok(ServerHandle {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

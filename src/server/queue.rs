@@ -1,0 +1,121 @@
+//! One generation at a time per model, a bounded queue behind it, and the bridge from the
+//! engine's event channel to async code with a guard that cancels on drop.
+
+use super::error::ApiError;
+use crate::client::GenerationClient;
+use crate::engine::{CancelToken, Event, GenerateRequest};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+/// Admits `concurrency` requests at once and lets `queue` more wait; past that, 429.
+pub struct Limiter {
+    sem: Arc<Semaphore>,
+    admitted: Arc<AtomicUsize>,
+    concurrency: usize,
+    queue: usize,
+}
+
+/// A request's place: it holds a permit while it runs; dropping it frees the place.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _count: Admitted,
+}
+
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Limiter {
+    pub fn new(concurrency: usize, queue: usize) -> Limiter {
+        let concurrency = concurrency.max(1);
+        Limiter {
+            sem: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            concurrency,
+            queue,
+        }
+    }
+
+    /// Wait for a permit, or fail at once with 429 when the queue is full.
+    pub async fn admit(&self) -> Result<Slot, ApiError> {
+        let before = self.admitted.fetch_add(1, Ordering::SeqCst);
+        let count = Admitted(self.admitted.clone());
+        if before >= self.concurrency + self.queue {
+            return Err(ApiError::busy(self.queue));
+        }
+        let permit = self
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::server("the server is shutting down"))?;
+        Ok(Slot {
+            _permit: permit,
+            _count: count,
+        })
+    }
+
+    /// Requests running or waiting.
+    pub fn in_flight(&self) -> usize {
+        self.admitted.load(Ordering::SeqCst)
+    }
+
+    /// Requests waiting for a permit.
+    pub fn queued(&self) -> usize {
+        let running = self.concurrency - self.sem.available_permits();
+        self.in_flight().saturating_sub(running)
+    }
+}
+
+/// A generation whose events arrive asynchronously; dropping it before its end cancels it
+/// (a client that disconnects drops its response, and with it this).
+pub struct Running {
+    rx: mpsc::UnboundedReceiver<Event>,
+    cancel: CancelToken,
+    finished: bool,
+}
+
+impl Running {
+    pub fn start(client: &dyn GenerationClient, req: GenerateRequest) -> Running {
+        let generation = client.generate(req);
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("lmwb-server-events".into())
+            .spawn(move || {
+                while let Ok(ev) = generation.events.recv() {
+                    if tx.send(ev).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn a thread");
+        Running {
+            rx,
+            cancel: generation.cancel,
+            finished: false,
+        }
+    }
+
+    /// The next event; `None` once the engine dropped its sender.
+    pub async fn next(&mut self) -> Option<Event> {
+        let ev = self.rx.recv().await;
+        if matches!(ev, None | Some(Event::Done(_)) | Some(Event::Error(_))) {
+            self.finished = true;
+        }
+        ev
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::debug!("response dropped before the generation ended: cancelling");
+            self.cancel.cancel();
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! OpenAI response bodies: the `chat.completion` / `text_completion` objects, and their
+//! Server-Sent Events streams (`data: {chunk}` frames, then `data: [DONE]`).
+
+use super::error::ApiError;
+use super::queue::{Running, Slot};
+use super::ServerState;
+use crate::chat::reasoning::{Channel, ChannelParser};
+use crate::client::GenerationClient;
+use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Which OpenAI endpoint answers: the two differ only in object names and choice shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Chat,
+    Completion,
+}
+
+/// What every object of one response shares.
+pub struct Meta {
+    pub api: Api,
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub fingerprint: String,
+    pub include_usage: bool,
+}
+
+impl Meta {
+    pub fn new(api: Api, model: &str, fingerprint: &str, include_usage: bool) -> Meta {
+        let prefix = match api {
+            Api::Chat => "chatcmpl",
+            Api::Completion => "cmpl",
+        };
+        Meta {
+            api,
+            id: format!("{prefix}-{:016x}", rand::random::<u64>()),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            model: model.to_string(),
+            fingerprint: fingerprint.to_string(),
+            include_usage,
+        }
+    }
+
+    fn object(&self, stream: bool) -> &'static str {
+        match (self.api, stream) {
+            (Api::Chat, false) => "chat.completion",
+            (Api::Chat, true) => "chat.completion.chunk",
+            (Api::Completion, _) => "text_completion",
+        }
+    }
+
+    fn envelope(&self, stream: bool, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": self.object(stream),
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.fingerprint,
+            "choices": choices,
+        })
+    }
+
+    /// One streamed chunk for choice `index`.
+    fn chunk(&self, index: usize, delta: Delta, finish: Option<&str>) -> Bytes {
+        let choice = match self.api {
+            Api::Chat => {
+                let delta = match delta {
+                    Delta::Role => json!({"role": "assistant", "content": ""}),
+                    Delta::Text(Channel::Final, t) => json!({ "content": t }),
+                    Delta::Text(_, t) => json!({ "reasoning_content": t }),
+                    Delta::Empty => json!({}),
+                };
+                json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": finish})
+            }
+            Api::Completion => {
+                let text = match delta {
+                    Delta::Text(_, t) => t,
+                    Delta::Role | Delta::Empty => String::new(),
+                };
+                json!({"index": index, "text": text, "logprobs": null, "finish_reason": finish})
+            }
+        };
+        let mut v = self.envelope(true, json!([choice]));
+        if self.include_usage {
+            v["usage"] = Value::Null;
+        }
+        frame(&v)
+    }
+}
+
+enum Delta {
+    Role,
+    Text(Channel, String),
+    Empty,
+}
+
+fn frame(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+pub fn finish_reason(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Length => "length",
+        _ => "stop",
+    }
+}
+
+/// Token counts summed over a response's choices.
+#[derive(Default, Clone, Copy)]
+pub struct Usage {
+    pub prompt: usize,
+    pub completion: usize,
+}
+
+impl Usage {
+    pub fn add(&mut self, s: &Stats) {
+        self.prompt = s.prompt_tokens;
+        self.completion += s.generated_tokens;
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "total_tokens": self.prompt + self.completion,
+        })
+    }
+}
+
+/// One finished choice.
+pub struct Choice {
+    pub text: String,
+    pub finish: FinishReason,
+}
+
+/// The non-stream body: reasoning split out of the answer into `reasoning_content`.
+pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
+    let choices: Vec<Value> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let finish = finish_reason(c.finish);
+            match meta.api {
+                Api::Chat => {
+                    let split = crate::chat::reasoning::split(&c.text);
+                    let mut message = json!({"role": "assistant", "content": split.answer});
+                    let reasoning = split.reasoning_text();
+                    if !reasoning.is_empty() {
+                        message["reasoning_content"] = json!(reasoning);
+                    }
+                    json!({"index": i, "message": message, "logprobs": null, "finish_reason": finish})
+                }
+                Api::Completion => {
+                    json!({"index": i, "text": c.text, "logprobs": null, "finish_reason": finish})
+                }
+            }
+        })
+        .collect();
+    let mut v = meta.envelope(false, json!(choices));
+    v["usage"] = usage.json();
+    v
+}
+
+/// A streamed response in progress.
+pub struct Stream {
+    pub meta: Meta,
+    pub state: Arc<ServerState>,
+    pub client: Arc<dyn GenerationClient>,
+    pub request: GenerateRequest,
+    pub n: usize,
+    pub index: usize,
+    pub running: Option<Running>,
+    /// An event already taken (the first one, checked before answering).
+    pub pending: Option<Event>,
+    pub parser: ChannelParser,
+    pub usage: Usage,
+    pub done: bool,
+    pub _slot: Slot,
+}
+
+impl Stream {
+    /// The next frames to send, or `None` at the end.
+    async fn step(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let ev = match self.pending.take() {
+                Some(ev) => Some(ev),
+                None => match self.running.as_mut() {
+                    Some(r) => r.next().await,
+                    None => {
+                        let mut r = Running::start(self.client.as_ref(), self.request.clone());
+                        let ev = r.next().await;
+                        self.running = Some(r);
+                        ev
+                    }
+                },
+            };
+            let out = match ev {
+                Some(ev) => self.on_event(ev),
+                None => Some(self.fail(ApiError::server("the engine stopped mid-generation"))),
+            };
+            if let Some(bytes) = out {
+                return Some(bytes);
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) -> Option<Bytes> {
+        let i = self.index;
+        match ev {
+            Event::Started { .. } => match self.meta.api {
+                Api::Chat => Some(self.meta.chunk(i, Delta::Role, None)),
+                Api::Completion => None,
+            },
+            Event::Token { text, .. } | Event::Text(text) => self.text(text),
+            Event::Done(stats) => Some(self.finish(&stats)),
+            Event::Error(e) => Some(self.fail(e.into())),
+        }
+    }
+
+    fn text(&mut self, text: String) -> Option<Bytes> {
+        if text.is_empty() {
+            return None;
+        }
+        let pieces = match self.meta.api {
+            Api::Chat => self.parser.push(&text),
+            Api::Completion => {
+                return Some(
+                    self.meta
+                        .chunk(self.index, Delta::Text(Channel::Final, text), None),
+                )
+            }
+        };
+        let mut out = Vec::new();
+        for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
+            out.extend_from_slice(&self.meta.chunk(
+                self.index,
+                Delta::Text(p.channel, p.text),
+                None,
+            ));
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    fn finish(&mut self, stats: &Stats) -> Bytes {
+        self.state.metrics.add_tokens(stats);
+        self.usage.add(stats);
+        let mut out = Vec::new();
+        if self.meta.api == Api::Chat {
+            for p in self
+                .parser
+                .finish()
+                .into_iter()
+                .filter(|p| !p.text.is_empty())
+            {
+                out.extend_from_slice(&self.meta.chunk(
+                    self.index,
+                    Delta::Text(p.channel, p.text),
+                    None,
+                ));
+            }
+        }
+        let reason = finish_reason(stats.finish_reason);
+        out.extend_from_slice(&self.meta.chunk(self.index, Delta::Empty, Some(reason)));
+        self.running = None;
+        self.parser = ChannelParser::new();
+        self.index += 1;
+        if self.index < self.n {
+            bump_seed(&mut self.request);
+            return Bytes::from(out);
+        }
+        if self.meta.include_usage {
+            let mut v = self.meta.envelope(true, json!([]));
+            v["usage"] = self.usage.json();
+            out.extend_from_slice(&frame(&v));
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+        Bytes::from(out)
+    }
+
+    fn fail(&mut self, e: ApiError) -> Bytes {
+        self.done = true;
+        let mut out = frame(&e.body()).to_vec();
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        Bytes::from(out)
+    }
+
+    pub fn into_response(self) -> Response {
+        let body = futures_util::stream::unfold(self, |mut s| async move {
+            s.step()
+                .await
+                .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
+        });
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            Body::from_stream(body),
+        )
+            .into_response()
+    }
+}
+
+/// The next choice of `n` draws with the next seed, so choices differ but repeat.
+pub fn bump_seed(req: &mut GenerateRequest) {
+    if let Some(s) = req.sampling.seed.as_mut() {
+        *s = s.wrapping_add(1);
+    }
+}
