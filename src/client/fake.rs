@@ -44,6 +44,7 @@ pub struct FakeClient {
     pub delay: Duration,
     context: usize,
     calls: Arc<AtomicUsize>,
+    cancels: Arc<AtomicUsize>,
     requests: Mutex<Vec<GenerateRequest>>,
 }
 
@@ -55,6 +56,7 @@ impl FakeClient {
             delay: Duration::ZERO,
             context: 2048,
             calls: Arc::new(AtomicUsize::new(0)),
+            cancels: Arc::new(AtomicUsize::new(0)),
             requests: Mutex::new(Vec::new()),
         }
     }
@@ -72,6 +74,11 @@ impl FakeClient {
     /// How many generations were started.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// How many generations saw their cancel token before their end.
+    pub fn cancelled(&self) -> usize {
+        self.cancels.load(Ordering::SeqCst)
     }
 
     /// Every request received, in order.
@@ -121,7 +128,12 @@ impl GenerationClient for FakeClient {
         let cancel = CancelToken::default();
         let stop = cancel.clone();
         let delay = self.delay;
-        std::thread::spawn(move || run(script, req, tx, stop, delay));
+        let cancels = self.cancels.clone();
+        std::thread::spawn(move || {
+            if run(script, req, tx, stop, delay) == FinishReason::Cancelled {
+                cancels.fetch_add(1, Ordering::SeqCst);
+            }
+        });
         Generation { events: rx, cancel }
     }
 }
@@ -132,12 +144,12 @@ fn run(
     tx: mpsc::Sender<Event>,
     cancel: CancelToken,
     delay: Duration,
-) {
+) -> FinishReason {
     let prompt_tokens = prompt_len(&req.prompt);
     let pieces = match script {
         Script::Fail(msg) => {
             let _ = tx.send(Event::Error(EngineError::Backend(msg)));
-            return;
+            return FinishReason::Error;
         }
         Script::Reply(p) => p,
     };
@@ -167,7 +179,7 @@ fn run(
             })
             .is_err()
         {
-            return;
+            return finish;
         }
     }
     let ms = |tokens: usize| tokens as f64 * 10.0;
@@ -188,4 +200,5 @@ fn run(
         max_kv_size: req.max_kv_size,
         seed: req.sampling.seed.unwrap_or(0),
     }));
+    finish
 }
