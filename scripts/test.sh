@@ -12,4 +12,8 @@ if ! command -v tmux >/dev/null 2>&1; then
   fi
 fi
 bash scripts/fetch-models.sh
+# The server's socket tests run the official openai Python SDK against `lmwb serve`.
+if ! python3 -c "import openai" >/dev/null 2>&1; then
+  python3 -m pip install --quiet openai
+fi
 cargo test

@@ -1,0 +1,217 @@
+//! `lmwb serve` on the real default model over a real socket: `--port 0` prints the port it
+//! got, greedy chat through HTTP equals `lmwb run --chat --temperature 0`, the official
+//! `openai` Python SDK (installed by scripts/test.sh) works against it, and SIGTERM stops it.
+//! Needs `bash scripts/fetch-models.sh`.
+
+#[path = "common/real.rs"]
+mod real;
+#[path = "common/sandbox.rs"]
+mod sandbox;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The exact registry name (a Q8_0 copy beside it makes `smollm2` ambiguous).
+const MODEL: &str = "smollm2-135m-instruct.q4_1";
+const PROMPT: &str = "What is the capital of France?";
+const MAX_TOKENS: &str = "12";
+
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+    _home: tempfile::TempDir,
+}
+
+fn models() -> PathBuf {
+    real::default_model_path().parent().unwrap().to_path_buf()
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let home = tempfile::tempdir().unwrap();
+        let mut child = sandbox::command(home.path(), &models())
+            .args(["serve", "--port", "0", "-m", MODEL])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lmwb serve starts");
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no address printed; stderr so far: {seen:?}"));
+            if let Some(rest) = line.split("at http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+            seen.push(line);
+        };
+        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
+        Server {
+            child,
+            addr,
+            stderr: rx,
+            _home: home,
+        }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body.
+    fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, rest) = raw.split_once("\r\n\r\n").expect("a full response");
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        (
+            status,
+            if chunked {
+                dechunk(rest)
+            } else {
+                rest.to_string()
+            },
+        )
+    }
+
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "lmwb serve exits 0 on SIGTERM: {status:?}"
+        );
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn run_text() -> String {
+    let home = tempfile::tempdir().unwrap();
+    let out = sandbox::lmwb(
+        home.path(),
+        &models(),
+        &[
+            "run",
+            "-m",
+            MODEL,
+            "--chat",
+            "--temperature",
+            "0",
+            "-n",
+            MAX_TOKENS,
+            PROMPT,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn greedy_chat_over_http_equals_lmwb_run_and_the_openai_sdk_works() {
+    let expected = run_text();
+    assert!(!expected.is_empty());
+    let server = Server::start(&["--api-key", "test-key"]);
+
+    let (status, _) = server.http("GET", "/v1/models", None);
+    assert_eq!(status, 401, "the key is required");
+    let (status, health) = server.http("GET", "/health", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&health).unwrap()["status"],
+        "ready"
+    );
+
+    let sdk = format!(
+        r#"
+import json, openai
+from openai import OpenAI
+c = OpenAI(base_url="http://{addr}/v1", api_key="test-key", max_retries=0)
+msgs = [{{"role": "user", "content": {prompt}}}]
+plain = c.chat.completions.create(model="{model}", messages=msgs, temperature=0, max_tokens={max})
+chunks = list(c.chat.completions.create(model="{model}", messages=msgs, temperature=0,
+    max_tokens={max}, stream=True, stream_options={{"include_usage": True}}))
+streamed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+ids = [m.id for m in c.models.list()]
+comp = c.completions.create(model="{model}", prompt="The capital of France is", max_tokens=4, temperature=0)
+try:
+    c.chat.completions.create(model="no-such-model", messages=msgs)
+    missing = None
+except openai.NotFoundError as e:
+    missing = e.status_code
+print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.choices[0].finish_reason,
+    "usage": plain.usage.completion_tokens, "streamed": streamed, "ids": ids,
+    "stream_usage": chunks[-1].usage.completion_tokens, "one_id": len({{ch.id for ch in chunks}}),
+    "completion": comp.choices[0].text, "missing": missing}}))
+"#,
+        addr = server.addr,
+        prompt = json!(PROMPT),
+        model = MODEL,
+        max = MAX_TOKENS,
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &sdk])
+        .output()
+        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["plain"], expected, "server greedy text vs lmwb run");
+    assert_eq!(r["streamed"], expected);
+    assert_eq!(r["usage"], 12);
+    assert_eq!(r["stream_usage"], 12);
+    assert_eq!(r["one_id"], 1);
+    assert_eq!(r["finish"], "length");
+    assert_eq!(r["ids"], json!([MODEL]));
+    assert!(!r["completion"].as_str().unwrap().is_empty());
+    assert_eq!(r["missing"], 404);
+
+    let log = server.stop();
+    assert!(log.contains("server stopped"), "{log}");
+}
