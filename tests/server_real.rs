@@ -3,14 +3,15 @@
 //! `openai` Python SDK (installed by scripts/test.sh) works against it, and SIGTERM stops it.
 //! Needs `bash scripts/fetch-models.sh`.
 
+#[path = "common/http.rs"]
+mod http;
 #[path = "common/real.rs"]
 mod real;
 #[path = "common/sandbox.rs"]
 mod sandbox;
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -68,33 +69,8 @@ impl Server {
         }
     }
 
-    /// One HTTP/1.1 request; returns the status and the body.
     fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let (head, rest) = raw.split_once("\r\n\r\n").expect("a full response");
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        (
-            status,
-            if chunked {
-                dechunk(rest)
-            } else {
-                rest.to_string()
-            },
-        )
+        http::request(&self.addr, method, path, body)
     }
 
     fn stop(mut self) -> String {
@@ -117,19 +93,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
 }
 
 fn run_text() -> String {
