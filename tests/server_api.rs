@@ -789,3 +789,39 @@ async fn health_and_metrics_report_the_state() {
         assert!(m.lines().any(|l| l == line), "{line} missing in\n{m}");
     }
 }
+
+#[tokio::test]
+async fn a_loopback_server_refuses_foreign_host_names() {
+    let app = app(fake(vec![]));
+    let host = |h: &str| {
+        let mut r = get("/v1/models");
+        r.headers_mut().insert(header::HOST, h.parse().unwrap());
+        r
+    };
+    for ok in [
+        "localhost:8080",
+        "127.0.0.1:1234",
+        "[::1]:80",
+        "localhost",
+        "app.localhost",
+    ] {
+        assert_eq!(send(&app, host(ok)).await.status, StatusCode::OK, "{ok}");
+    }
+    for bad in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        let e = assert_error(&send(&app, host(bad)).await, StatusCode::FORBIDDEN);
+        assert_eq!(e["code"], "forbidden_host");
+    }
+    let open = ServerConfig {
+        host: "0.0.0.0".into(),
+        ..ServerConfig::default()
+    };
+    let app = app_with(fake(vec![]), open);
+    assert_eq!(
+        send(&app, host("my-box.lan:8080")).await.status,
+        StatusCode::OK
+    );
+}

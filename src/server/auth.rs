@@ -1,5 +1,6 @@
-//! The optional API key: `Authorization: Bearer KEY` (or `x-api-key: KEY`) on every route
-//! but `/health`.
+//! Who may talk to the server: the optional API key (`Authorization: Bearer KEY` or
+//! `x-api-key: KEY`) on every route but `/health`, and, on a loopback address, only
+//! loopback Host names (a web page cannot reach it through DNS rebinding).
 
 use super::error::ApiError;
 use super::ServerState;
@@ -33,6 +34,40 @@ pub async fn require_key(State(s): State<Arc<ServerState>>, req: Request, next: 
     match &s.api_key {
         Some(key) if !open && !presented(&req).is_some_and(|p| same(p, key)) => {
             ApiError::unauthorized().into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// Whether `host` (a Host header, port included or not) names this machine's loopback.
+pub fn is_loopback_host(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+pub async fn loopback_host(
+    State(s): State<Arc<ServerState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("?").to_string());
+    match host {
+        Some(h) if s.loopback && !is_loopback_host(&h) => {
+            ApiError::forbidden_host(&h).into_response()
         }
         _ => next.run(req).await,
     }

@@ -101,6 +101,18 @@ impl ApiError {
         }
     }
 
+    /// A Host name other than loopback on a loopback server (DNS rebinding).
+    pub fn forbidden_host(host: &str) -> ApiError {
+        ApiError {
+            code: Some("forbidden_host"),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_request_error",
+                format!("Host `{host}` is refused: this server listens on loopback and answers only localhost names; use --host to listen elsewhere"),
+            )
+        }
+    }
+
     /// The queue is full: come back later.
     pub fn busy(queue: usize) -> ApiError {
         ApiError {

@@ -78,6 +78,8 @@ pub struct ServerState {
     pub metrics: metrics::Metrics,
     /// `system_fingerprint`: the lmwb version and the served models.
     pub fingerprint: String,
+    /// Bound to a loopback address: foreign Host names are refused.
+    pub loopback: bool,
     cors_origins: Vec<String>,
     body_limit: usize,
 }
@@ -91,6 +93,7 @@ impl ServerState {
         ServerState {
             fingerprint: format!("fp_lmwb{}_{:08x}", env!("CARGO_PKG_VERSION"), hash as u32),
             models,
+            loopback: auth::is_loopback_host(&config.host),
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             defaults: config.defaults.clone(),
             limiter: queue::Limiter::new(config.concurrency, config.queue),
@@ -154,6 +157,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::loopback_host,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track));
     if let Some(cors) = cors_layer(&state.cors_origins) {
