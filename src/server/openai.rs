@@ -90,6 +90,11 @@ const COMMON: &[&str] = &[
     "metadata",
     "store",
     "service_tier",
+    // Caching hints: lmwb always reuses the cached prefix of the previous request.
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "safety_identifier",
 ];
 const CHAT: &[&str] = &[
     "messages",
@@ -115,6 +120,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "the model's reasoning length cannot be set",
     ),
     ("verbosity", "the answer length cannot be set"),
+    ("moderation", "lmwb does not moderate content"),
 ];
 
 fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {

@@ -151,7 +151,8 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
             match meta.api {
                 Api::Chat => {
                     let split = crate::chat::reasoning::split(&c.text);
-                    let mut message = json!({"role": "assistant", "content": split.answer});
+                    let mut message =
+                        json!({"role": "assistant", "content": split.answer, "refusal": null});
                     let reasoning = split.reasoning_text();
                     if !reasoning.is_empty() {
                         message["reasoning_content"] = json!(reasoning);
