@@ -335,6 +335,10 @@ async fn health_and_metrics_report_the_state() {
         "lmwb_requests_total{route=\"/v1/chat/completions\",status=\"400\"} 1",
         "lmwb_generated_tokens_total 3",
         "lmwb_requests_in_flight 0",
+        "lmwb_ttft_seconds_count 1",
+        "lmwb_ttft_seconds_bucket{le=\"+Inf\"} 1",
+        "lmwb_inter_token_seconds_count 2",
+        "lmwb_queue_depth 0",
     ] {
         assert!(m.lines().any(|l| l == line), "{line} missing in\n{m}");
     }

@@ -6,8 +6,7 @@ use super::queue::Running;
 use super::sse::{bump_seed, completion_body, Api, Choice, Meta, Stream, Usage};
 use super::{ServedModel, ServerState};
 use crate::chat::reasoning::ChannelParser;
-use crate::client::GenerationClient;
-use crate::engine::{Event, GenerateRequest, Stats};
+use crate::engine::{Event, Stats};
 use axum::extract::{Path, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -72,7 +71,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
     let meta = Meta::new(api, &id, &s.fingerprint, v.include_usage);
     if v.stream {
         // Wait for the first event so a request the engine refuses gets its status code.
-        let mut running = Running::start(client.as_ref(), v.request.clone());
+        let mut running = Running::start(client.as_ref(), v.request.clone(), &s.metrics);
         let pending = match running.next().await {
             Some(Event::Error(e)) => return Err(e.into()),
             None => return Err(ApiError::server("the engine stopped before starting")),
@@ -80,7 +79,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
         };
         let stream = Stream {
             meta,
-            state: s.clone(),
+            metrics: s.metrics.clone(),
             client,
             request: v.request,
             n: v.n,
@@ -98,8 +97,8 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
     let mut usage = Usage::default();
     let mut choices = Vec::with_capacity(v.n);
     for _ in 0..v.n {
-        let (text, stats) = collect(client.as_ref(), req.clone()).await?;
-        s.metrics.add_tokens(&stats);
+        let running = Running::start(client.as_ref(), req.clone(), &s.metrics);
+        let (text, stats) = collect(running).await?;
         usage.add(&stats);
         choices.push(Choice {
             text,
@@ -112,11 +111,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
 }
 
 /// Run one generation to its end (cancelled if this future is dropped).
-async fn collect(
-    client: &dyn GenerationClient,
-    req: GenerateRequest,
-) -> Result<(String, Stats), ApiError> {
-    let mut running = Running::start(client, req);
+async fn collect(mut running: Running) -> Result<(String, Stats), ApiError> {
     let mut text = String::new();
     while let Some(ev) = running.next().await {
         match ev {

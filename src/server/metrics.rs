@@ -12,6 +12,59 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     prompt_tokens: AtomicU64,
     generated_tokens: AtomicU64,
+    /// Time to first token as the engine measured it.
+    pub ttft: Histogram,
+    /// Gaps between tokens as the server received them.
+    pub inter_token: Histogram,
+}
+
+/// Seconds, in Prometheus' cumulative buckets.
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Count per bucket (the last one is +Inf), sum, count.
+    state: Mutex<(Vec<u64>, f64, u64)>,
+}
+
+const BOUNDS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            bounds: BOUNDS,
+            state: Mutex::new((vec![0; BOUNDS.len() + 1], 0.0, 0)),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(self.bounds.len());
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0[i] += 1;
+        st.1 += secs;
+        st.2 += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, n) in st.0.iter().enumerate() {
+            cumulative += n;
+            let le = self
+                .bounds
+                .get(i)
+                .map_or("+Inf".to_string(), f64::to_string);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", st.1, st.2);
+    }
 }
 
 /// The route label of a path: the route's pattern, so ids do not multiply the series.
@@ -89,6 +142,13 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        self.ttft
+            .render(&mut out, "lmwb_ttft_seconds", "Time to first token.");
+        self.inter_token.render(
+            &mut out,
+            "lmwb_inter_token_seconds",
+            "Time between two tokens of a generation.",
+        );
         out
     }
 }

@@ -75,7 +75,7 @@ pub struct ServerState {
     pub api_key: Option<String>,
     pub defaults: Defaults,
     pub limiter: queue::Limiter,
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// `system_fingerprint`: the lmwb version and the served models.
     pub fingerprint: String,
     /// Bound to a loopback address: foreign Host names are refused.
@@ -97,7 +97,7 @@ impl ServerState {
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             defaults: config.defaults.clone(),
             limiter: queue::Limiter::new(config.concurrency, config.queue),
-            metrics: metrics::Metrics::default(),
+            metrics: Arc::default(),
             cors_origins: config.cors_origins.clone(),
             body_limit: config.body_limit,
         }
@@ -163,6 +163,13 @@ pub fn router(state: Arc<ServerState>) -> Router {
             auth::loopback_host,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track));
+    // A bug must still answer in shape (and is logged), never drop the connection.
+    app = app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            ApiError::server("internal error: lmwb hit a bug (see its log)").into_response()
+        },
+    ));
     if let Some(cors) = cors_layer(&state.cors_origins) {
         app = app.layer(cors);
     }

@@ -2,10 +2,12 @@
 //! engine's event channel to async code with a guard that cancels on drop.
 
 use super::error::ApiError;
+use super::metrics::Metrics;
 use crate::client::GenerationClient;
 use crate::engine::{CancelToken, Event, GenerateRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Admits `concurrency` requests at once and lets `queue` more wait; past that, 429.
@@ -73,15 +75,22 @@ impl Limiter {
 }
 
 /// A generation whose events arrive asynchronously; dropping it before its end cancels it
-/// (a client that disconnects drops its response, and with it this).
+/// (a client that disconnects drops its response, and with it this). Its tokens and
+/// timings go to the metrics.
 pub struct Running {
     rx: mpsc::UnboundedReceiver<Event>,
     cancel: CancelToken,
     finished: bool,
+    metrics: Arc<Metrics>,
+    last_token: Option<Instant>,
 }
 
 impl Running {
-    pub fn start(client: &dyn GenerationClient, req: GenerateRequest) -> Running {
+    pub fn start(
+        client: &dyn GenerationClient,
+        req: GenerateRequest,
+        metrics: &Arc<Metrics>,
+    ) -> Running {
         let generation = client.generate(req);
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
@@ -98,14 +107,28 @@ impl Running {
             rx,
             cancel: generation.cancel,
             finished: false,
+            metrics: metrics.clone(),
+            last_token: None,
         }
     }
 
     /// The next event; `None` once the engine dropped its sender.
     pub async fn next(&mut self) -> Option<Event> {
         let ev = self.rx.recv().await;
-        if matches!(ev, None | Some(Event::Done(_)) | Some(Event::Error(_))) {
-            self.finished = true;
+        match &ev {
+            Some(Event::Token { .. }) => {
+                let now = Instant::now();
+                if let Some(last) = self.last_token.replace(now) {
+                    self.metrics.inter_token.observe((now - last).as_secs_f64());
+                }
+            }
+            Some(Event::Done(stats)) => {
+                self.finished = true;
+                self.metrics.add_tokens(stats);
+                self.metrics.ttft.observe(stats.ttft_ms / 1000.0);
+            }
+            None | Some(Event::Error(_)) => self.finished = true,
+            Some(Event::Started { .. } | Event::Text(_)) => {}
         }
         ev
     }

@@ -2,8 +2,8 @@
 //! Server-Sent Events streams (`data: {chunk}` frames, then `data: [DONE]`).
 
 use super::error::ApiError;
+use super::metrics::Metrics;
 use super::queue::{Running, Slot};
-use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser};
 use crate::client::GenerationClient;
 use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
@@ -173,7 +173,7 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
 /// A streamed response in progress.
 pub struct Stream {
     pub meta: Meta,
-    pub state: Arc<ServerState>,
+    pub metrics: Arc<Metrics>,
     pub client: Arc<dyn GenerationClient>,
     pub request: GenerateRequest,
     pub n: usize,
@@ -199,7 +199,11 @@ impl Stream {
                 None => match self.running.as_mut() {
                     Some(r) => r.next().await,
                     None => {
-                        let mut r = Running::start(self.client.as_ref(), self.request.clone());
+                        let mut r = Running::start(
+                            self.client.as_ref(),
+                            self.request.clone(),
+                            &self.metrics,
+                        );
                         let ev = r.next().await;
                         self.running = Some(r);
                         ev
@@ -254,7 +258,6 @@ impl Stream {
     }
 
     fn finish(&mut self, stats: &Stats) -> Bytes {
-        self.state.metrics.add_tokens(stats);
         self.usage.add(stats);
         let mut out = Vec::new();
         if self.meta.api == Api::Chat {
