@@ -178,3 +178,24 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     let log = server.stop();
     assert!(log.contains("server stopped"), "{log}");
 }
+
+#[test]
+fn a_port_in_use_is_an_error_that_says_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let out = sandbox::lmwb(
+        home.path(),
+        &models(),
+        &["serve", "-m", MODEL, "--port", &port],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && out.stderr.contains("--port"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+}

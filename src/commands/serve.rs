@@ -62,7 +62,12 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         client,
         created,
     };
-    let handle = server::start(config, vec![model])?;
+    let (host, port) = (config.host.clone(), config.port);
+    let handle = server::start(config, vec![model]).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {host}:{port}: {e}; pick another --port (0: any free one) or --host"
+        )
+    })?;
     eprintln!(
         "lmwb: serving {} at http://{} (OpenAI API under /v1); Ctrl-C stops",
         row.name,
