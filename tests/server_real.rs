@@ -135,7 +135,8 @@ fn greedy_chat_over_http_equals_lmwb_run_and_the_openai_sdk_works() {
         r#"
 import json, openai
 from openai import OpenAI
-c = OpenAI(base_url="http://{addr}/v1", api_key="test-key", max_retries=0)
+c = OpenAI(base_url="http://{addr}/v1", api_key="test-key", max_retries=0,
+    _strict_response_validation=True)
 msgs = [{{"role": "user", "content": {prompt}}}]
 plain = c.chat.completions.create(model="{model}", messages=msgs, temperature=0, max_tokens={max})
 chunks = list(c.chat.completions.create(model="{model}", messages=msgs, temperature=0,
@@ -148,10 +149,20 @@ try:
     missing = None
 except openai.NotFoundError as e:
     missing = e.status_code
+def status_of(call):
+    try:
+        call()
+    except openai.APIStatusError as e:
+        return [type(e).__name__, e.status_code, (e.body or {{}}).get("param")]
+refused = status_of(lambda: c.chat.completions.create(model="{model}", messages=msgs,
+    tools=[{{"type": "function", "function": {{"name": "f", "parameters": {{}}}}}}]))
+bad_key = status_of(lambda: OpenAI(base_url="http://{addr}/v1", api_key="wrong",
+    max_retries=0).models.list())
 print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.choices[0].finish_reason,
     "usage": plain.usage.completion_tokens, "streamed": streamed, "ids": ids,
     "stream_usage": chunks[-1].usage.completion_tokens, "one_id": len({{ch.id for ch in chunks}}),
-    "completion": comp.choices[0].text, "missing": missing}}))
+    "completion": comp.choices[0].text, "missing": missing, "refused": refused,
+    "bad_key": bad_key}}))
 "#,
         addr = server.addr,
         prompt = json!(PROMPT),
@@ -174,6 +185,8 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["ids"], json!([MODEL]));
     assert!(!r["completion"].as_str().unwrap().is_empty());
     assert_eq!(r["missing"], 404);
+    assert_eq!(r["refused"], json!(["BadRequestError", 400, "tools"]));
+    assert_eq!(r["bad_key"], json!(["AuthenticationError", 401, null]));
 
     let log = server.stop();
     assert!(log.contains("server stopped"), "{log}");
