@@ -393,3 +393,19 @@ async fn a_loopback_server_refuses_foreign_host_names() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_body_without_json_content_type_is_accepted() {
+    let app = app(fake(vec![Script::text("ok")]));
+    let body = chat_body(json!({})).to_string();
+    for content_type in [None, Some("application/x-www-form-urlencoded")] {
+        let mut req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/v1/chat/completions");
+        if let Some(t) = content_type {
+            req = req.header(header::CONTENT_TYPE, t);
+        }
+        let r = send(&app, req.body(Body::from(body.clone())).unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{content_type:?}");
+    }
+}
