@@ -205,3 +205,75 @@ async fn every_request_field_of_the_spec_is_served_or_refused_by_name() {
         }
     }
 }
+
+/// Values of every JSON type, odd ones included.
+fn odd_values() -> Vec<Value> {
+    vec![
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1e300),
+        json!(u64::MAX),
+        json!(""),
+        json!("x"),
+        json!([]),
+        json!([1, "a"]),
+        json!({}),
+        json!({"type": "text"}),
+    ]
+}
+
+#[tokio::test]
+async fn any_value_in_any_field_gets_a_json_answer_and_never_a_500() {
+    let app = app(fake(vec![Script::text("ok")]));
+    let cases = [
+        (
+            "CreateChatCompletionRequest",
+            "/v1/chat/completions",
+            chat_body(json!({})),
+        ),
+        (
+            "CreateCompletionRequest",
+            "/v1/completions",
+            json!({"model": MODEL, "prompt": "x", "max_tokens": 2}),
+        ),
+    ];
+    let mut tried = 0;
+    for (name, path, base) in cases {
+        for field in request_fields(name) {
+            for value in odd_values() {
+                let mut body = base.clone();
+                body[field.as_str()] = value.clone();
+                let r = send(&app, post(path, &body)).await;
+                tried += 1;
+                assert!(
+                    r.status.is_success() || r.status.is_client_error(),
+                    "{path} {field} = {value}: {}",
+                    r.status
+                );
+                if r.status.is_client_error() {
+                    let e = &r.json()["error"];
+                    assert!(e["message"].is_string(), "{path} {field} = {value}: {e}");
+                } else if body.get("stream") != Some(&json!(true)) {
+                    assert!(r.json()["choices"].is_array(), "{path} {field} = {value}");
+                }
+            }
+        }
+    }
+    for field in ["role", "content", "name", "tool_calls", "tool_call_id"] {
+        for value in odd_values() {
+            let mut body = chat_body(json!({}));
+            body["messages"][0][field] = value.clone();
+            let r = send(&app, post("/v1/chat/completions", &body)).await;
+            tried += 1;
+            assert!(
+                r.status.is_success() || r.status.is_client_error(),
+                "messages[0].{field} = {value}: {}",
+                r.status
+            );
+        }
+    }
+    assert!(tried > 500, "{tried}");
+}
