@@ -343,3 +343,31 @@ async fn health_and_metrics_report_the_state() {
         assert!(m.lines().any(|l| l == line), "{line} missing in\n{m}");
     }
 }
+
+#[tokio::test]
+async fn until_its_model_loads_the_server_says_loading() {
+    let state = Arc::new(lmwb::server::ServerState::new(
+        &ServerConfig::default(),
+        vec![],
+    ));
+    let app = lmwb::server::router(state.clone());
+    let r = send(&app, get("/health")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["status"], "loading");
+    let r = send(&app, post("/v1/chat/completions", &chat_body(json!({})))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json()["error"]["code"], "model_loading");
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert_eq!(
+        send(&app, get("/v1/models")).await.json()["data"],
+        json!([])
+    );
+    state.add_model(lmwb::server::ServedModel {
+        id: MODEL.into(),
+        client: fake(vec![Script::text("ok")]),
+        created: 0,
+    });
+    assert_eq!(send(&app, get("/health")).await.json()["status"], "ready");
+    let r = send(&app, post("/v1/chat/completions", &chat_body(json!({})))).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

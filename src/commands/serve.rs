@@ -35,13 +35,6 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
             metadata: vec![],
             path: path.clone(),
         });
-    eprintln!("lmwb: loading {} ({})", row.name, path.display());
-    let client = loader.load(&row).map_err(anyhow::Error::msg)?;
-    let created = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
     let nonzero = |n: usize| (n > 0).then_some(n);
     let config = ServerConfig {
         host: args.host,
@@ -57,17 +50,36 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         handle_signals: true,
         ..ServerConfig::default()
     };
-    let model = ServedModel {
-        id: row.name.clone(),
-        client,
-        created,
-    };
+    // Listen first, so /health says `loading` while the model loads.
     let (host, port) = (config.host.clone(), config.port);
-    let handle = server::start(config, vec![model]).map_err(|e| {
+    let handle = server::start(config, vec![]).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {host}:{port}: {e}; pick another --port (0: any free one) or --host"
         )
     })?;
+    eprintln!(
+        "lmwb: listening on http://{} while {} loads ({})",
+        handle.addr(),
+        row.name,
+        path.display()
+    );
+    let client = match loader.load(&row) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = handle.shutdown();
+            anyhow::bail!(e);
+        }
+    };
+    let created = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    handle.state().add_model(ServedModel {
+        id: row.name.clone(),
+        client,
+        created,
+    });
     eprintln!(
         "lmwb: serving {} at http://{} (OpenAI API under /v1); Ctrl-C stops",
         row.name,

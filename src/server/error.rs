@@ -113,6 +113,19 @@ impl ApiError {
         }
     }
 
+    /// No model has loaded yet.
+    pub fn loading() -> ApiError {
+        ApiError {
+            code: Some("model_loading"),
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "the model is still loading; retry shortly",
+            )
+        }
+    }
+
     /// The queue is full: come back later.
     pub fn busy(queue: usize) -> ApiError {
         ApiError {

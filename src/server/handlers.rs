@@ -8,7 +8,7 @@ use super::{ServedModel, ServerState};
 use crate::chat::reasoning::ChannelParser;
 use crate::engine::{Event, Stats};
 use axum::extract::{Path, State};
-use axum::http::{Method, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -21,23 +21,29 @@ fn model_json(m: &ServedModel) -> Value {
 }
 
 pub async fn list_models(State(s): Shared) -> Json<Value> {
-    let data: Vec<Value> = s.models.iter().map(model_json).collect();
+    let data: Vec<Value> = s.models().iter().map(model_json).collect();
     Json(json!({"object": "list", "data": data}))
 }
 
 pub async fn get_model(State(s): Shared, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    s.find(&id).map(|m| Json(model_json(m)))
+    s.find(&id).map(|m| Json(model_json(&m)))
 }
 
-pub async fn health(State(s): Shared) -> Json<Value> {
-    let ids: Vec<&str> = s.models.iter().map(|m| m.id.as_str()).collect();
-    let status = if ids.is_empty() { "loading" } else { "ready" };
-    Json(json!({
+/// 200 `ready` once a model is served, 503 `loading` before.
+pub async fn health(State(s): Shared) -> (StatusCode, Json<Value>) {
+    let ids: Vec<String> = s.models().into_iter().map(|m| m.id).collect();
+    let (code, status) = if ids.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading")
+    } else {
+        (StatusCode::OK, "ready")
+    };
+    let body = json!({
         "status": status,
         "models": ids,
         "in_flight": s.limiter.in_flight(),
         "queued": s.limiter.queued(),
-    }))
+    });
+    (code, Json(body))
 }
 
 pub async fn metrics(State(s): Shared) -> Response {
@@ -68,7 +74,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
     let model = s.find(&v.model)?;
     let (id, client) = (model.id.clone(), model.client.clone());
     let slot = s.limiter.admit().await?;
-    let meta = Meta::new(api, &id, &s.fingerprint, v.include_usage);
+    let meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
     if v.stream {
         // Wait for the first event so a request the engine refuses gets its status code.
         let mut running = Running::start(client.as_ref(), v.request.clone(), &s.metrics);

@@ -71,13 +71,12 @@ impl Default for ServerConfig {
 
 /// What every handler shares.
 pub struct ServerState {
-    pub models: Vec<ServedModel>,
+    /// The models served; empty while the first one loads (`/health` says `loading`).
+    models: std::sync::RwLock<Vec<ServedModel>>,
     pub api_key: Option<String>,
     pub defaults: Defaults,
     pub limiter: queue::Limiter,
     pub metrics: Arc<metrics::Metrics>,
-    /// `system_fingerprint`: the lmwb version and the served models.
-    pub fingerprint: String,
     /// Bound to a loopback address: foreign Host names are refused.
     pub loopback: bool,
     cors_origins: Vec<String>,
@@ -86,13 +85,8 @@ pub struct ServerState {
 
 impl ServerState {
     pub fn new(config: &ServerConfig, models: Vec<ServedModel>) -> ServerState {
-        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
-        let hash = ids.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
         ServerState {
-            fingerprint: format!("fp_lmwb{}_{:08x}", env!("CARGO_PKG_VERSION"), hash as u32),
-            models,
+            models: std::sync::RwLock::new(models),
             loopback: auth::is_loopback_host(&config.host),
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             defaults: config.defaults.clone(),
@@ -103,16 +97,46 @@ impl ServerState {
         }
     }
 
-    /// The model named `id` (its registry name, or the name its client reports).
-    pub fn find(&self, id: &str) -> Result<&ServedModel, ApiError> {
+    /// The models served now.
+    pub fn models(&self) -> Vec<ServedModel> {
         self.models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serve one more model (the server may start before its model has loaded).
+    pub fn add_model(&self, model: ServedModel) {
+        self.models
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(model);
+    }
+
+    /// The model named `id` (its registry name, or the name its client reports); 503 while
+    /// the first model loads, 404 for a name this server does not have.
+    pub fn find(&self, id: &str) -> Result<ServedModel, ApiError> {
+        let models = self.models();
+        if models.is_empty() {
+            return Err(ApiError::loading());
+        }
+        models
             .iter()
             .find(|m| m.id == id || m.client.model_name() == id)
+            .cloned()
             .ok_or_else(|| {
-                let ids: Vec<String> = self.models.iter().map(|m| m.id.clone()).collect();
+                let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
                 ApiError::model_not_found(id, &ids)
             })
     }
+}
+
+/// `system_fingerprint`: the lmwb version and the model, so a change of either shows.
+pub fn fingerprint(model: &str) -> String {
+    let hash = model.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("fp_lmwb{}_{:08x}", env!("CARGO_PKG_VERSION"), hash as u32)
 }
 
 /// OpenAI routes answered 501.
@@ -224,6 +248,7 @@ async fn track(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> R
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    state: Arc<ServerState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -232,6 +257,11 @@ impl ServerHandle {
     /// The address it listens on (the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What the server shares with its handlers (to add a model once it has loaded).
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
     }
 
     /// Stop accepting, let requests in flight finish, then return.
@@ -269,7 +299,8 @@ pub fn start(config: ServerConfig, models: Vec<ServedModel>) -> std::io::Result<
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let app = router(Arc::new(ServerState::new(&config, models)));
+    let state = Arc::new(ServerState::new(&config, models));
+    let app = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let signals = config.handle_signals;
     let thread = std::thread::Builder::new()
@@ -297,6 +328,7 @@ pub fn start(config: ServerConfig, models: Vec<ServedModel>) -> std::io::Result<
         })?;
     Ok(ServerHandle {
         addr,
+        state,
         stop: Some(stop_tx),
         thread: Some(thread),
     })
