@@ -188,6 +188,21 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["refused"], json!(["BadRequestError", 400, "tools"]));
     assert_eq!(r["bad_key"], json!(["AuthenticationError", 401, null]));
 
+    // Anthropic's Messages API on the same model gives the same greedy text.
+    let body = json!({"model": MODEL, "max_tokens": 12, "temperature": 0,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let (status, reply) = http::request_with(
+        &server.addr,
+        "POST",
+        "/v1/messages",
+        Some(&body),
+        &[("x-api-key", "test-key")],
+    );
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["content"][0]["text"], expected.as_str(), "{reply}");
+    assert_eq!(reply["stop_reason"], "max_tokens");
+
     let log = server.stop();
     assert!(log.contains("server stopped"), "{log}");
 }

@@ -33,7 +33,7 @@ pub async fn require_key(State(s): State<Arc<ServerState>>, req: Request, next: 
     let open = req.uri().path() == "/health" || req.method() == Method::OPTIONS;
     match &s.api_key {
         Some(key) if !open && !presented(&req).is_some_and(|p| same(p, key)) => {
-            ApiError::unauthorized().into_response()
+            super::shaped(req.uri().path(), ApiError::unauthorized())
         }
         _ => next.run(req).await,
     }

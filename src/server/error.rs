@@ -85,7 +85,7 @@ impl ApiError {
             ..ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "invalid_request_error",
-                format!("{path} is not implemented by lmwb; it serves /v1/chat/completions, /v1/completions and /v1/models"),
+                format!("{path} is not implemented by lmwb; it serves /v1/chat/completions, /v1/completions, /v1/models and /v1/messages"),
             )
         }
     }
@@ -205,7 +205,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-fn body_rejection(r: BytesRejection) -> ApiError {
+pub fn body_rejection(r: BytesRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -117,7 +117,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
 }
 
 /// Run one generation to its end (cancelled if this future is dropped).
-async fn collect(mut running: Running) -> Result<(String, Stats), ApiError> {
+pub async fn collect(mut running: Running) -> Result<(String, Stats), ApiError> {
     let mut text = String::new();
     while let Some(ev) = running.next().await {
         match ev {

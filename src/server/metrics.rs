@@ -69,8 +69,9 @@ impl Histogram {
 
 /// The route label of a path: the route's pattern, so ids do not multiply the series.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 6] = [
+    const ROUTES: [&str; 7] = [
         "/v1/chat/completions",
+        "/v1/messages",
         "/v1/completions",
         "/v1/models",
         "/health",

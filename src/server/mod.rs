@@ -4,6 +4,7 @@
 //! `tower::ServiceExt::oneshot`); [`start`] binds it on its own runtime thread and returns a
 //! [`ServerHandle`] (`lmwb serve` waits on it; the TUI will start and stop it).
 
+pub mod anthropic;
 pub mod auth;
 pub mod error;
 pub mod handlers;
@@ -139,6 +140,15 @@ pub fn fingerprint(model: &str) -> String {
     format!("fp_lmwb{}_{:08x}", env!("CARGO_PKG_VERSION"), hash as u32)
 }
 
+/// `err` in the shape of the API `path` belongs to (Anthropic's under /v1/messages).
+pub fn shaped(path: &str, err: ApiError) -> Response {
+    if path.starts_with("/v1/messages") {
+        anthropic::error_response(err)
+    } else {
+        err.into_response()
+    }
+}
+
 /// OpenAI routes answered 501.
 const NOT_BUILT: &[&str] = &[
     "/v1/embeddings",
@@ -170,6 +180,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/models/{*id}", get(handlers::get_model))
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completions))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics));
     for path in NOT_BUILT {
@@ -236,7 +247,7 @@ async fn track(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> R
         let msg = format!("{method} is not allowed on {path}");
         let mut err = ApiError::bad_request(msg);
         err.status = StatusCode::METHOD_NOT_ALLOWED;
-        res = err.into_response();
+        res = shaped(&path, err);
         if let Some(a) = allow {
             res.headers_mut().insert(axum::http::header::ALLOW, a);
         }

@@ -10,12 +10,27 @@ use std::time::Duration;
 
 /// Connect and send one request (`Connection: close`); the caller reads the answer.
 pub fn send(addr: &str, method: &str, path: &str, body: Option<&Value>) -> TcpStream {
+    send_with(addr, method, path, body, &[])
+}
+
+/// [`send`] with extra headers.
+pub fn send_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect to the server");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -41,7 +56,18 @@ pub fn parse(raw: &str) -> (u16, String) {
 
 /// One request to the end: its status and body.
 pub fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-    let mut s = send(addr, method, path, body);
+    request_with(addr, method, path, body, &[])
+}
+
+/// [`request`] with extra headers.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut s = send_with(addr, method, path, body, headers);
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     parse(&raw)

@@ -59,7 +59,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         ),
         Tab::Batch => placeholder(f, main, "Batch prompt sets run headless today: lmwb batch prompts.toml (this tab drives them in a later version)."),
         Tab::Bench => placeholder(f, main, "Benchmarks run headless today: lmwb bench -m MODEL (this tab drives them in a later version)."),
-        Tab::Server => placeholder(f, main, "The HTTP server runs as lmwb serve in a shell (OpenAI API); starting and stopping it from this tab is not built yet."),
+        Tab::Server => placeholder(f, main, "The HTTP server runs as lmwb serve in a shell (OpenAI and Anthropic APIs); starting and stopping it from this tab is not built yet."),
     }
     f.render_widget(
         Paragraph::new(footer_line(app, footer.width as usize)),
