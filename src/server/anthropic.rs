@@ -10,7 +10,7 @@ use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser};
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{Event, FinishReason, GenerateRequest, Prompt, Stats};
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -272,7 +272,7 @@ async fn run(
         _metrics: s.metrics.clone(),
         _slot: slot,
     };
-    Ok(stream.into_response())
+    Ok(super::sse::response(stream))
 }
 
 /// A streamed message: `message_start`, content blocks (thinking, then text), `message_delta`
@@ -405,20 +405,10 @@ impl MessageStream {
             json!({"type": "error", "error": {"type": kind, "message": e.message}}),
         )
     }
+}
 
-    fn into_response(self) -> Response {
-        let body = futures_util::stream::unfold(self, |mut s| async move {
-            s.step()
-                .await
-                .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
-        });
-        (
-            [
-                (header::CONTENT_TYPE, "text/event-stream"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            Body::from_stream(body),
-        )
-            .into_response()
+impl super::sse::Frames for MessageStream {
+    fn next_frames(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
+        self.step()
     }
 }

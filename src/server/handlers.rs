@@ -97,7 +97,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
             done: false,
             _slot: slot,
         };
-        return Ok(stream.into_response());
+        return Ok(super::sse::response(stream));
     }
     let mut req = v.request;
     let mut usage = Usage::default();

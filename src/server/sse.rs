@@ -299,22 +299,35 @@ impl Stream {
         out.extend_from_slice(b"data: [DONE]\n\n");
         Bytes::from(out)
     }
+}
 
-    pub fn into_response(self) -> Response {
-        let body = futures_util::stream::unfold(self, |mut s| async move {
-            s.step()
-                .await
-                .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
-        });
-        (
-            [
-                (header::CONTENT_TYPE, "text/event-stream"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            Body::from_stream(body),
-        )
-            .into_response()
+impl Frames for Stream {
+    fn next_frames(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
+        self.step()
     }
+}
+
+/// A stream of Server-Sent Events frames, produced step by step.
+pub trait Frames: Send + 'static {
+    /// The next frames to send, or `None` at the end.
+    fn next_frames(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
+}
+
+/// An SSE response over `frames`; dropping it (the client left) drops `frames`.
+pub fn response<F: Frames>(frames: F) -> Response {
+    let body = futures_util::stream::unfold(frames, |mut f| async move {
+        f.next_frames()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), f))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// The next choice of `n` draws with the next seed, so choices differ but repeat.
