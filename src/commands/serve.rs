@@ -79,9 +79,10 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         id: row.name.clone(),
         client,
         created,
+        file: Some(path.clone()),
     });
     eprintln!(
-        "lmwb: serving {} at http://{} (OpenAI API under /v1); Ctrl-C stops",
+        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",
         row.name,
         handle.addr()
     );
