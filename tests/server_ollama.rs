@@ -484,3 +484,43 @@ async fn tags_show_ps_and_version_have_the_spec_shape() {
     let v = send(&app, get("/api/version")).await.json();
     assert!(v["version"].as_str().unwrap().split('.').count() == 3);
 }
+
+#[tokio::test]
+async fn tags_and_show_report_what_the_model_file_says() {
+    let info = lmwb::engine::model::ModelInfo {
+        path: "/models/smollm2-135m-instruct.Q4_1.gguf".into(),
+        format: "gguf",
+        arch: "llama".into(),
+        quant: "Q4_1".into(),
+        params: 134_515_008,
+        size_bytes: 92_000_000,
+        context_length: 8192,
+        has_chat_template: true,
+        notes: vec![],
+        config: None,
+    };
+    let model = lmwb::server::ServedModel {
+        id: "smollm2".into(),
+        client: fake(vec![]),
+        created: 1_700_000_000,
+        info: Some(info),
+    };
+    let state = lmwb::server::ServerState::new(&ServerConfig::default(), vec![model]);
+    let app = lmwb::server::router(std::sync::Arc::new(state));
+    let v = send(&app, get("/api/tags")).await.json();
+    let m = &v["models"][0];
+    assert_eq!(m["size"], 92_000_000);
+    assert_eq!(m["modified_at"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        m["details"],
+        json!({"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+            "parameter_size": "134.5M", "quantization_level": "Q4_1"})
+    );
+    let v = send(&app, post("/api/show", &json!({"model": "smollm2"})))
+        .await
+        .json();
+    assert_eq!(v["model_info"]["general.architecture"], "llama");
+    assert_eq!(v["model_info"]["general.parameter_count"], 134_515_008);
+    assert_eq!(v["model_info"]["lmwb.has_chat_template"], true);
+    assert_eq!(v["details"]["quantization_level"], "Q4_1");
+}

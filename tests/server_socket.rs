@@ -19,7 +19,7 @@ fn start(fake: Arc<FakeClient>, config: ServerConfig) -> (ServerHandle, String) 
         id: MODEL.into(),
         client: fake,
         created: 0,
-        file: None,
+        info: None,
     };
     let config = ServerConfig { port: 0, ..config };
     let handle = server::start(config, vec![model]).expect("the server starts");

@@ -79,7 +79,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         id: row.name.clone(),
         client,
         created,
-        file: Some(path.clone()),
+        info: row.info.clone().ok(),
     });
     eprintln!(
         "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",

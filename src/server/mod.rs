@@ -35,8 +35,9 @@ pub struct ServedModel {
     pub client: Arc<dyn GenerationClient>,
     /// Unix seconds (the file's modification time), for `/v1/models`.
     pub created: u64,
-    /// The model file (or folder), for its size and details under `/api/tags`.
-    pub file: Option<std::path::PathBuf>,
+    /// What the model file says (format, architecture, size …), for `/api/tags` and
+    /// `/api/show`; `None` when unknown.
+    pub info: Option<crate::engine::model::ModelInfo>,
 }
 
 /// How the server runs.

@@ -253,49 +253,29 @@ fn ndjson<F: Frames>(frames: F) -> Response {
         .into_response()
 }
 
-/// What the model file says about itself, guessed from its name where lmwb has no reader.
-fn details(m: &ServedModel) -> Value {
-    let file = m
-        .file
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let format = match m.file.as_ref().and_then(|p| p.extension()) {
-        Some(e) if e == "gguf" => "gguf",
-        Some(_) => "safetensors",
-        None if m.file.as_ref().is_some_and(|p| p.is_dir()) => "safetensors",
-        None => "",
+/// `135M`, `1.5B`: a parameter count as Ollama writes it.
+fn parameter_size(n: u64) -> String {
+    let (v, unit) = match n {
+        0 => return String::new(),
+        n if n >= 1_000_000_000 => (n as f64 / 1e9, "B"),
+        n if n >= 1_000_000 => (n as f64 / 1e6, "M"),
+        n => (n as f64 / 1e3, "K"),
     };
-    let stem = file.strip_suffix(".gguf").unwrap_or(&file);
-    let words: Vec<&str> = stem.split('-').collect();
-    let quant = words
-        .iter()
-        .find(|w| {
-            let u = w.to_ascii_uppercase();
-            (u.starts_with('Q') || u.starts_with("IQ"))
-                && u.chars().any(|c| c.is_ascii_digit())
-                && !u.ends_with('B')
-                || ["F16", "BF16", "F32"].contains(&u.as_str())
-        })
-        .map(|w| w.to_ascii_uppercase())
-        .unwrap_or_default();
-    let params = words
-        .iter()
-        .find(|w| {
-            let u = w.to_ascii_uppercase();
-            (u.ends_with('B') || u.ends_with('M'))
-                && u.len() > 1
-                && u[..u.len() - 1].parse::<f64>().is_ok()
-        })
-        .map(|w| w.to_ascii_uppercase())
-        .unwrap_or_default();
-    let family = m.id.rsplit('/').next().unwrap_or("");
-    let family: String = family
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let s = format!("{v:.1}");
+    format!("{}{unit}", s.trim_end_matches(".0"))
+}
+
+/// What the model file says about itself (empty strings where lmwb does not know).
+fn details(m: &ServedModel) -> Value {
+    let (format, family, params, quant) = match &m.info {
+        Some(i) => (
+            i.format.to_string(),
+            i.arch.clone(),
+            parameter_size(i.params),
+            i.quant.clone(),
+        ),
+        None => Default::default(),
+    };
     json!({
         "parent_model": "",
         "format": format,
@@ -307,19 +287,7 @@ fn details(m: &ServedModel) -> Value {
 }
 
 fn size(m: &ServedModel) -> u64 {
-    let Some(p) = &m.file else { return 0 };
-    if p.is_dir() {
-        std::fs::read_dir(p)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0)
-    } else {
-        std::fs::metadata(p).map_or(0, |m| m.len())
-    }
+    m.info.as_ref().map_or(0, |i| i.size_bytes)
 }
 
 fn modified(m: &ServedModel) -> String {
@@ -400,19 +368,33 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
         parameters.push_str(&format!("\nnum_predict {n}"));
     }
     let details = details(&m);
+    let arch = details["family"].as_str().unwrap_or("").to_string();
     let mut info = json!({
         "general.name": m.id,
         "general.basename": m.client.model_name(),
-        "general.architecture": details["family"],
+        "general.architecture": arch,
     });
     if let Some(n) = m.client.context_length() {
-        info["general.context_length"] = json!(n);
+        info[format!(
+            "{}.context_length",
+            if arch.is_empty() { "general" } else { &arch }
+        )] = json!(n);
+    }
+    if let Some(i) = &m.info {
+        info["general.parameter_count"] = json!(i.params);
+        info["general.file_type"] = json!(i.quant);
+        info["lmwb.has_chat_template"] = json!(i.has_chat_template);
+    }
+    let mut capabilities = vec!["completion", "thinking"];
+    if m.info.as_ref().is_some_and(|i| !i.has_chat_template) {
+        // No template of its own: chat falls back to a generic one.
+        capabilities.retain(|c| *c != "thinking");
     }
     Ok(Json(json!({
         "parameters": parameters,
         "details": details,
         "model_info": info,
-        "capabilities": ["completion", "thinking"],
+        "capabilities": capabilities,
         "modified_at": modified(&m),
     }))
     .into_response())
@@ -426,4 +408,19 @@ pub async fn not_implemented(uri: axum::http::Uri) -> Response {
         uri.path()
     );
     error_response(e)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parameter_sizes_read_as_ollama_writes_them() {
+        for (n, s) in [
+            (134_515_008, "134.5M"),
+            (1_500_000_000, "1.5B"),
+            (8_000_000_000, "8B"),
+            (0, ""),
+        ] {
+            assert_eq!(super::parameter_size(n), s);
+        }
+    }
 }
