@@ -481,6 +481,13 @@ async fn tags_show_ps_and_version_have_the_spec_shape() {
     assert!(m["size"].is_u64());
     assert_in_spec(m, "Ps");
 
+    let r = send(&app, get("/")).await;
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (StatusCode::OK, &b"Ollama is running"[..])
+    );
+    let r = send(&app, request(Method::HEAD, "/", Body::empty())).await;
+    assert_eq!(r.status, StatusCode::OK);
     let v = send(&app, get("/api/version")).await.json();
     assert!(v["version"].as_str().unwrap().split('.').count() == 3);
 }
@@ -523,4 +530,112 @@ async fn tags_and_show_report_what_the_model_file_says() {
     assert_eq!(v["model_info"]["general.parameter_count"], 134_515_008);
     assert_eq!(v["model_info"]["lmwb.has_chat_template"], true);
     assert_eq!(v["details"]["quantization_level"], "Q4_1");
+}
+
+/// Every JSON type in every request field (top level, `options`, a message) gets a 2xx or
+/// a 4xx in Ollama's shape, never a 5xx.
+#[tokio::test]
+async fn any_value_in_any_field_is_never_a_server_error() {
+    let values = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1e300),
+        json!(""),
+        json!("x"),
+        json!([]),
+        json!(["a", 1]),
+        json!({}),
+        json!({"a": 1}),
+    ];
+    let chat_fields = [
+        "model",
+        "messages",
+        "options",
+        "stream",
+        "think",
+        "keep_alive",
+        "tools",
+        "format",
+        "logprobs",
+        "top_logprobs",
+    ];
+    let gen_fields = [
+        "model",
+        "prompt",
+        "system",
+        "raw",
+        "options",
+        "stream",
+        "think",
+        "keep_alive",
+        "suffix",
+        "images",
+        "format",
+        "template",
+        "context",
+        "logprobs",
+        "top_logprobs",
+    ];
+    let option_fields = [
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repeat_penalty",
+        "repeat_last_n",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "num_predict",
+        "stop",
+        "num_ctx",
+    ];
+    let message_fields = [
+        "role",
+        "content",
+        "thinking",
+        "images",
+        "tool_calls",
+        "tool_name",
+    ];
+    let mut cases = Vec::new();
+    for v in &values {
+        for f in chat_fields {
+            let mut b = chat(json!({"stream": false}));
+            b[f] = v.clone();
+            cases.push(("/api/chat", b));
+        }
+        for f in gen_fields {
+            let mut b = gen(json!({"stream": false}));
+            b[f] = v.clone();
+            cases.push(("/api/generate", b));
+        }
+        for f in option_fields {
+            let mut b = gen(json!({"stream": false, "options": {}}));
+            b["options"][f] = v.clone();
+            cases.push(("/api/generate", b));
+        }
+        for f in message_fields {
+            let mut b = chat(json!({"stream": false}));
+            b["messages"][0][f] = v.clone();
+            cases.push(("/api/chat", b));
+        }
+        for f in ["model", "verbose"] {
+            cases.push(("/api/show", json!({"model": MODEL, f: v})));
+        }
+        cases.push(("/api/chat", v.clone()));
+    }
+    let scripts = (0..cases.len()).map(|_| Script::text("ok")).collect();
+    let app = app(fake(scripts));
+    for (path, body) in cases {
+        let r = send(&app, post(path, &body)).await;
+        let s = r.status.as_u16();
+        assert!((200..500).contains(&s), "{path} {body}: {s}");
+        if s >= 400 {
+            ollama_error(&r, r.status);
+        }
+    }
 }

@@ -67,6 +67,25 @@ fn a_client_that_hangs_up_cancels_its_generation_within_a_second() {
 }
 
 #[test]
+fn an_ollama_client_that_hangs_up_cancels_its_ndjson_stream() {
+    let fake = slow(1000, 20);
+    let (handle, addr) = start(fake.clone(), ServerConfig::default());
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
+    let mut s = http::send(&addr, "POST", "/api/chat", Some(&body));
+    read_until(&mut s, "tok");
+    drop(s);
+    let t = Instant::now();
+    while fake.cancelled() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "the generation was not cancelled"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.shutdown().unwrap();
+}
+
+#[test]
 fn shutdown_lets_requests_in_flight_finish() {
     let fake = slow(30, 20);
     let (handle, addr) = start(fake.clone(), ServerConfig::default());

@@ -202,6 +202,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/", get(ollama::root))
         .route("/api/chat", post(ollama::chat))
         .route("/api/generate", post(ollama::generate))
         .route("/api/tags", get(ollama::tags))

@@ -333,6 +333,11 @@ pub async fn ps(State(s): Shared) -> Response {
     Json(json!({"models": models})).into_response()
 }
 
+/// `GET /` (and `HEAD /`): what Ollama answers, so clients that probe it find a server.
+pub async fn root() -> &'static str {
+    "Ollama is running"
+}
+
 /// `GET /api/version`.
 pub async fn version() -> Response {
     Json(json!({"version": OLLAMA_VERSION, "lmwb": env!("CARGO_PKG_VERSION")})).into_response()
