@@ -331,8 +331,13 @@ async fn unsupported_fields_are_refused_by_name() {
         ("/api/chat", chat(json!({"logprobs": true})), "logprobs"),
         (
             "/api/chat",
-            chat(json!({"options": {"num_ctx": 4096}})),
+            chat(json!({"options": {"num_ctx": -5}})),
             "num_ctx",
+        ),
+        (
+            "/api/chat",
+            chat(json!({"options": {"num_gpu": 1}})),
+            "num_gpu",
         ),
         (
             "/api/chat",
@@ -372,6 +377,7 @@ async fn unsupported_fields_are_refused_by_name() {
         ("/api/generate", json!({"prompt": "x"}), "model"),
     ] {
         let r = send(&app, post(path, &body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
         let m = ollama_error(&r, StatusCode::BAD_REQUEST);
         assert!(m.contains(name), "{body}: {m}");
     }
@@ -638,4 +644,25 @@ async fn any_value_in_any_field_is_never_a_server_error() {
             ollama_error(&r, r.status);
         }
     }
+}
+
+#[tokio::test]
+async fn num_ctx_below_the_model_context_is_a_kv_window() {
+    let f = std::sync::Arc::new(
+        lmwb::client::fake::FakeClient::new("fake", vec![Script::text("a"), Script::text("b")])
+            .with_context(2048),
+    );
+    let app = app(f.clone());
+    for n in [1024, 8192] {
+        let b = chat(json!({"stream": false, "options": {"num_ctx": n}}));
+        assert_eq!(
+            send(&app, post("/api/chat", &b)).await.status,
+            StatusCode::OK
+        );
+    }
+    let reqs = f.requests();
+    assert_eq!(
+        (reqs[0].max_kv_size, reqs[1].max_kv_size),
+        (Some(1024), None)
+    );
 }

@@ -124,9 +124,14 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         Kind::Generate => ollama_request::generate(&body, &s.defaults)?,
     };
     let model = s.find(&v.model)?;
-    let Some(request) = v.request else {
+    let Some(mut request) = v.request else {
         return Ok(loaded(kind, &model.id));
     };
+    if let (Some(w), Some(ctx)) = (request.max_kv_size, model.client.context_length()) {
+        if w >= ctx {
+            request.max_kv_size = None;
+        }
+    }
     let slot = s.limiter.admit().await?;
     let mut running = Running::start(model.client.as_ref(), request, &s.metrics);
     if !v.stream {

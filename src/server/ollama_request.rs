@@ -59,6 +59,7 @@ const OPTIONS: &[&str] = &[
     "seed",
     "num_predict",
     "stop",
+    "num_ctx",
 ];
 
 #[derive(Deserialize, Default)]
@@ -74,6 +75,7 @@ struct Options {
     seed: Option<i64>,
     num_predict: Option<i64>,
     stop: Option<Stop>,
+    num_ctx: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +232,12 @@ fn apply_options(
         Some(Stop::Many(v)) => v,
     };
     req.stop.retain(|s| !s.is_empty());
+    // A smaller context than the model's: a window of that many KV entries (the first
+    // tokens kept, the rest rotating, as Ollama shifts its context); the handler drops a
+    // window as large as the model's context.
+    if let Some(n) = o.num_ctx {
+        req.max_kv_size = Some(nonneg("num_ctx", n)?);
+    }
     Ok(())
 }
 
