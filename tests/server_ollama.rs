@@ -666,3 +666,37 @@ async fn num_ctx_below_the_model_context_is_a_kv_window() {
         (Some(1024), None)
     );
 }
+
+#[tokio::test]
+async fn auth_and_host_errors_have_ollama_shape() {
+    let config = ServerConfig {
+        api_key: Some("k".into()),
+        ..ServerConfig::default()
+    };
+    let app = app_with(fake(vec![Script::text("ok")]), config);
+    let r = send(&app, get("/api/tags")).await;
+    ollama_error(&r, StatusCode::UNAUTHORIZED);
+    let mut req = get("/api/tags");
+    req.headers_mut()
+        .insert(header::AUTHORIZATION, "Bearer k".parse().unwrap());
+    assert_eq!(send(&app, req).await.status, StatusCode::OK);
+    let app = server::app(fake(vec![]));
+    let mut req = get("/api/version");
+    req.headers_mut()
+        .insert(header::HOST, "evil.example".parse().unwrap());
+    ollama_error(&send(&app, req).await, StatusCode::FORBIDDEN);
+    for (path, body, name) in [
+        ("/api/chat", chat(json!({"keep_alive": {}})), "keep_alive"),
+        (
+            "/api/show",
+            json!({"model": MODEL, "verbose": "yes"}),
+            "verbose",
+        ),
+    ] {
+        let m = ollama_error(
+            &send(&app, post(path, &body)).await,
+            StatusCode::BAD_REQUEST,
+        );
+        assert!(m.contains(name), "{m}");
+    }
+}

@@ -364,6 +364,12 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
     {
         return Err(ApiError::invalid(k.clone(), format!("unknown field `{k}`")));
     }
+    if map
+        .get("verbose")
+        .is_some_and(|v| !(v.is_null() || v.is_boolean()))
+    {
+        return Err(ApiError::invalid("verbose", "`verbose` must be a boolean"));
+    }
     let name = match map.get("model").or_else(|| map.get("name")) {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         _ => return Err(ApiError::invalid("model", "`model` is required")),
