@@ -296,3 +296,59 @@ async fn auth_and_host_errors_have_ollama_shape() {
         assert!(m.contains(name), "{m}");
     }
 }
+
+/// Streams one token, then fails.
+struct FailsMidway;
+
+impl lmwb::client::GenerationClient for FailsMidway {
+    fn model_name(&self) -> &str {
+        "fails"
+    }
+    fn context_length(&self) -> Option<usize> {
+        None
+    }
+    fn generate(&self, _: lmwb::engine::GenerateRequest) -> lmwb::engine::Generation {
+        use lmwb::engine::{EngineError, Event};
+        let (tx, rx) = std::sync::mpsc::channel();
+        for ev in [
+            Event::Started {
+                prompt_tokens: 1,
+                cached_tokens: 0,
+            },
+            Event::Token {
+                id: 1,
+                text: "half".into(),
+            },
+            Event::Error(EngineError::Backend("the device fell over".into())),
+        ] {
+            tx.send(ev).unwrap();
+        }
+        lmwb::engine::Generation {
+            events: rx,
+            cancel: Default::default(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failure_mid_stream_ends_it_with_an_error_line() {
+    let model = lmwb::server::ServedModel {
+        id: MODEL.into(),
+        client: std::sync::Arc::new(FailsMidway),
+        created: 0,
+        info: None,
+    };
+    let state = lmwb::server::ServerState::new(&ServerConfig::default(), vec![model]);
+    let app = lmwb::server::router(std::sync::Arc::new(state));
+    let r = send(&app, post("/api/chat", &chat(json!({})))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let ls = lines(&r);
+    assert_eq!(ls[0]["message"]["content"], "half");
+    assert_eq!(ls.len(), 2, "{ls:?}");
+    assert!(ls[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("the device fell over"));
+    let r = send(&app, post("/api/generate", &gen(json!({"stream": false})))).await;
+    assert!(ollama_error(&r, StatusCode::INTERNAL_SERVER_ERROR).contains("fell over"));
+}
