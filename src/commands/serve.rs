@@ -1,5 +1,5 @@
-//! `lmwb serve`: load one model through the registry and serve the OpenAI API until
-//! Ctrl-C / SIGTERM (requests in flight finish first).
+//! `lmwb serve`: load one model through the registry and serve the OpenAI, Anthropic and
+//! Ollama APIs until Ctrl-C / SIGTERM (requests in flight finish first).
 
 use super::gen;
 use crate::cli::{SamplingArgs, ServeArgs};

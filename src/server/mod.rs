@@ -1,4 +1,4 @@
-//! The HTTP server: OpenAI-compatible routes on a [`GenerationClient`].
+//! The HTTP server: OpenAI-, Anthropic- and Ollama-compatible routes on a [`GenerationClient`].
 //!
 //! [`router`] builds the axum app over a [`ServerState`] (tests drive it with
 //! `tower::ServiceExt::oneshot`); [`start`] binds it on its own runtime thread and returns a
