@@ -25,7 +25,7 @@ pub enum Command {
     Batch(Box<BatchArgs>),
     /// Prefill/decode speed (llama-bench), latency percentiles (vLLM), long-run KV-window checks.
     Bench(Box<BenchArgs>),
-    /// OpenAI- and Anthropic-compatible HTTP server on the engine (Ollama routes not built yet).
+    /// OpenAI-, Anthropic- and Ollama-compatible HTTP server on the engine.
     Serve(Box<ServeArgs>),
     /// Local models: list, show, requantize (pull and rm are not built yet).
     #[command(subcommand)]

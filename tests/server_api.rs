@@ -366,6 +366,7 @@ async fn until_its_model_loads_the_server_says_loading() {
         id: MODEL.into(),
         client: fake(vec![Script::text("ok")]),
         created: 0,
+        info: None,
     });
     assert_eq!(send(&app, get("/health")).await.json()["status"], "ready");
     let r = send(&app, post("/v1/chat/completions", &chat_body(json!({})))).await;

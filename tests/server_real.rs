@@ -203,6 +203,40 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(reply["content"][0]["text"], expected.as_str(), "{reply}");
     assert_eq!(reply["stop_reason"], "max_tokens");
 
+    // And Ollama's /api/chat (a bearer key, as Ollama clients send it).
+    let body = json!({"model": MODEL, "stream": false,
+        "options": {"temperature": 0, "num_predict": 12},
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let (status, reply) = http::request_with(
+        &server.addr,
+        "POST",
+        "/api/chat",
+        Some(&body),
+        &[("authorization", "Bearer test-key")],
+    );
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["message"]["content"], expected.as_str(), "{reply}");
+    assert_eq!(
+        (reply["done_reason"].clone(), reply["eval_count"].clone()),
+        (json!("length"), json!(12))
+    );
+    assert!(reply["eval_duration"].as_u64().unwrap() > 0, "{reply}");
+    let (status, tags) = http::request_with(
+        &server.addr,
+        "GET",
+        "/api/tags",
+        None,
+        &[("authorization", "Bearer test-key")],
+    );
+    assert_eq!(status, 200, "{tags}");
+    let tags: Value = serde_json::from_str(&tags).unwrap();
+    assert_eq!(tags["models"][0]["name"], MODEL);
+    assert_eq!(
+        tags["models"][0]["details"]["quantization_level"], "Q4_1",
+        "{tags}"
+    );
+
     let log = server.stop();
     assert!(log.contains("server stopped"), "{log}");
 }

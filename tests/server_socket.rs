@@ -19,6 +19,7 @@ fn start(fake: Arc<FakeClient>, config: ServerConfig) -> (ServerHandle, String) 
         id: MODEL.into(),
         client: fake,
         created: 0,
+        info: None,
     };
     let config = ServerConfig { port: 0, ..config };
     let handle = server::start(config, vec![model]).expect("the server starts");
@@ -52,6 +53,25 @@ fn a_client_that_hangs_up_cancels_its_generation_within_a_second() {
     let fake = slow(1000, 20);
     let (handle, addr) = start(fake.clone(), ServerConfig::default());
     let mut s = http::send(&addr, "POST", "/v1/chat/completions", Some(&stream_body()));
+    read_until(&mut s, "tok");
+    drop(s);
+    let t = Instant::now();
+    while fake.cancelled() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "the generation was not cancelled"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.shutdown().unwrap();
+}
+
+#[test]
+fn an_ollama_client_that_hangs_up_cancels_its_ndjson_stream() {
+    let fake = slow(1000, 20);
+    let (handle, addr) = start(fake.clone(), ServerConfig::default());
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
+    let mut s = http::send(&addr, "POST", "/api/chat", Some(&body));
     read_until(&mut s, "tok");
     drop(s);
     let t = Instant::now();

@@ -1,5 +1,5 @@
-//! `lmwb serve`: load one model through the registry and serve the OpenAI API until
-//! Ctrl-C / SIGTERM (requests in flight finish first).
+//! `lmwb serve`: load one model through the registry and serve the OpenAI, Anthropic and
+//! Ollama APIs until Ctrl-C / SIGTERM (requests in flight finish first).
 
 use super::gen;
 use crate::cli::{SamplingArgs, ServeArgs};
@@ -79,9 +79,10 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         id: row.name.clone(),
         client,
         created,
+        info: row.info.clone().ok(),
     });
     eprintln!(
-        "lmwb: serving {} at http://{} (OpenAI API under /v1); Ctrl-C stops",
+        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",
         row.name,
         handle.addr()
     );

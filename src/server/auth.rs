@@ -7,7 +7,7 @@ use super::ServerState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::Arc;
 
 /// The key a request presents, if any.
@@ -67,7 +67,7 @@ pub async fn loopback_host(
         .map(|h| h.to_str().unwrap_or("?").to_string());
     match host {
         Some(h) if s.loopback && !is_loopback_host(&h) => {
-            ApiError::forbidden_host(&h).into_response()
+            super::shaped(req.uri().path(), ApiError::forbidden_host(&h))
         }
         _ => next.run(req).await,
     }

@@ -135,9 +135,14 @@ pub async fn not_implemented(uri: Uri) -> ApiError {
     ApiError::not_implemented(uri.path())
 }
 
-pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!(
+pub async fn unknown_route(method: Method, uri: Uri) -> Response {
+    let err = ApiError::not_found(format!(
         "Invalid URL ({method} {}): no such route on this server",
         uri.path()
-    ))
+    ));
+    if uri.path().starts_with("/api/") {
+        super::ollama::error_response(err)
+    } else {
+        err.into_response()
+    }
 }

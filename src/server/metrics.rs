@@ -69,7 +69,13 @@ impl Histogram {
 
 /// The route label of a path: the route's pattern, so ids do not multiply the series.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 7] = [
+    const ROUTES: [&str; 13] = [
+        "/api/chat",
+        "/api/generate",
+        "/api/tags",
+        "/api/show",
+        "/api/ps",
+        "/api/version",
         "/v1/chat/completions",
         "/v1/messages",
         "/v1/completions",

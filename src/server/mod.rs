@@ -1,4 +1,4 @@
-//! The HTTP server: OpenAI-compatible routes on a [`GenerationClient`].
+//! The HTTP server: OpenAI-, Anthropic- and Ollama-compatible routes on a [`GenerationClient`].
 //!
 //! [`router`] builds the axum app over a [`ServerState`] (tests drive it with
 //! `tower::ServiceExt::oneshot`); [`start`] binds it on its own runtime thread and returns a
@@ -9,6 +9,8 @@ pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+pub mod ollama;
+pub mod ollama_request;
 pub mod openai;
 pub mod queue;
 pub mod sse;
@@ -33,6 +35,9 @@ pub struct ServedModel {
     pub client: Arc<dyn GenerationClient>,
     /// Unix seconds (the file's modification time), for `/v1/models`.
     pub created: u64,
+    /// What the model file says (format, architecture, size …), for `/api/tags` and
+    /// `/api/show`; `None` when unknown.
+    pub info: Option<crate::engine::model::ModelInfo>,
 }
 
 /// How the server runs.
@@ -144,6 +149,8 @@ pub fn fingerprint(model: &str) -> String {
 pub fn shaped(path: &str, err: ApiError) -> Response {
     if path.starts_with("/v1/messages") {
         anthropic::error_response(err)
+    } else if path.starts_with("/api/") {
+        ollama::error_response(err)
     } else {
         err.into_response()
     }
@@ -173,6 +180,20 @@ const NOT_BUILT: &[&str] = &[
     "/v1/realtime/{*rest}",
 ];
 
+/// Ollama routes answered 501.
+const OLLAMA_NOT_BUILT: &[&str] = &[
+    "/api/embed",
+    "/api/embeddings",
+    "/api/pull",
+    "/api/push",
+    "/api/create",
+    "/api/copy",
+    "/api/delete",
+    "/api/blobs/{*rest}",
+    "/api/web_search",
+    "/api/web_fetch",
+];
+
 /// The whole app over `state`.
 pub fn router(state: Arc<ServerState>) -> Router {
     let mut app = Router::new()
@@ -181,10 +202,20 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/", get(ollama::root))
+        .route("/api/chat", post(ollama::chat))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/tags", get(ollama::tags))
+        .route("/api/show", post(ollama::show))
+        .route("/api/ps", get(ollama::ps))
+        .route("/api/version", get(ollama::version))
         .route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics));
     for path in NOT_BUILT {
         app = app.route(path, any(handlers::not_implemented));
+    }
+    for path in OLLAMA_NOT_BUILT {
+        app = app.route(path, any(ollama::not_implemented));
     }
     let mut app = app
         .fallback(handlers::unknown_route)

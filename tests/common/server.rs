@@ -21,6 +21,7 @@ pub fn app_with(fake: Arc<FakeClient>, config: ServerConfig) -> Router {
         id: MODEL.into(),
         client: fake,
         created: 0,
+        info: None,
     };
     router(Arc::new(ServerState::new(&config, vec![model])))
 }
