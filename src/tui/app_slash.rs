@@ -69,10 +69,9 @@ impl App {
                 self.chat.settings.system = text;
                 self.chat.notice(msg);
             }
-            Slash::Set { key, value } if key.is_empty() => {
+            Slash::Settings => {
                 let d = self.chat.settings.describe();
                 self.chat.notice(d);
-                let _ = value;
             }
             Slash::Set { key, value } => {
                 let msg = self.chat.settings.set(&key, &value)?;

@@ -10,6 +10,8 @@ pub enum Slash {
     Clear,
     /// Set (or with no text, clear) the system prompt.
     System(Option<String>),
+    /// `/set` alone: list the settings.
+    Settings,
     Set {
         key: String,
         value: String,
@@ -68,10 +70,7 @@ pub fn parse(line: &str) -> Result<Slash, String> {
         "/help" | "/?" => none(Slash::Help),
         "/clear" => none(Slash::Clear),
         "/system" => Ok(Slash::System((!rest.is_empty()).then(|| rest.to_string()))),
-        "/set" if rest.is_empty() => Ok(Slash::Set {
-            key: String::new(),
-            value: String::new(),
-        }),
+        "/set" if rest.is_empty() => Ok(Slash::Settings),
         "/set" => match rest.split_once(char::is_whitespace) {
             Some((k, v)) => Ok(Slash::Set {
                 key: k.to_string(),

@@ -50,7 +50,7 @@ fn dimmed(lines: Vec<Line<'static>>) -> Vec<Line<'static>> {
 }
 
 /// One line of per-reply stats: tokens, TTFT, tok/s, reused tokens.
-pub fn stats_line(t: &Turn) -> Option<Line<'static>> {
+fn stats_line(t: &Turn) -> Option<Line<'static>> {
     let s = t.stats.as_ref()?;
     Some(Line::styled(
         format!(
@@ -67,7 +67,7 @@ pub fn stats_line(t: &Turn) -> Option<Line<'static>> {
 }
 
 /// A turn's lines at `width`; returns them and the number of code blocks it holds.
-pub fn turn_lines(
+fn turn_lines(
     t: &Turn,
     width: usize,
     first_block: usize,
@@ -201,7 +201,7 @@ impl ChatView<'_> {
     }
 
     /// Where the terminal cursor goes (inside the input box).
-    pub fn cursor(&self, area: Rect) -> Option<Position> {
+    pub fn cursor(&self, area: Rect) -> Position {
         let [_, input] =
             Layout::vertical([Constraint::Min(1), Constraint::Length(self.input_height())])
                 .areas(area);
@@ -209,7 +209,7 @@ impl ChatView<'_> {
         let inner_h = input.height.saturating_sub(2) as usize;
         let line = line.min(inner_h.saturating_sub(1));
         let x = input.x + 1 + (col as u16).min(input.width.saturating_sub(3));
-        Some(Position::new(x, input.y + 1 + line as u16))
+        Position::new(x, input.y + 1 + line as u16)
     }
 }
 

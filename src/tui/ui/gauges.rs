@@ -38,7 +38,6 @@ impl Widget for GaugesView<'_> {
         let [top, bottom] =
             Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
         let hist = g.history();
-        let now = hist.last().copied().unwrap_or(0);
         // The current second is partial: show the last complete one as the rate.
         let rate = if self.streaming {
             hist[hist.len().saturating_sub(2)]
@@ -62,7 +61,6 @@ impl Widget for GaugesView<'_> {
         .areas(top);
         buf.set_string(l.x, l.y, label, LABEL);
         let data: Vec<u64> = hist[hist.len().saturating_sub(spark_w as usize)..].to_vec();
-        let _ = now;
         Sparkline::default()
             .data(&data)
             .style(Style::new().fg(Color::Green))

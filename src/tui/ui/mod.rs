@@ -14,8 +14,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 
-pub use chat::{stats_line, turn_lines};
-
 const DIM: Style = Style::new().fg(Color::DarkGray);
 
 pub fn draw(f: &mut Frame, app: &App) {
@@ -45,9 +43,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             let cursor = view.cursor(main);
             f.render_widget(view, main);
             if !app.help {
-                if let Some(p) = cursor {
-                    f.set_cursor_position(p);
-                }
+                f.set_cursor_position(cursor);
             }
         }
         Tab::Models => f.render_widget(
