@@ -44,6 +44,12 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> Result<Tensor> {
     Tensor::from_vec(out, x.shape(), x.device())
 }
 
+/// One sequence's part of a batched step (see [`Llama::forward_batch`]).
+pub struct SeqStep<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
+}
+
 struct Block {
     attn_norm: Tensor,
     q: Linear,
@@ -128,6 +134,17 @@ impl Llama {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// One step for several sequences at once, each with its own cache: `steps[i].tokens`
+    /// are appended to `steps[i].cache`; returns each sequence's last-token logits
+    /// (`vocab` f32 values). Every sequence's result is bit-identical to running it alone
+    /// with [`Self::forward`] (rows are computed independently, in a fixed order).
+    pub fn forward_batch(&self, steps: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        steps
+            .iter_mut()
+            .map(|s| self.forward(s.tokens, s.cache)?.to_vec1::<f32>())
+            .collect()
     }
 
     /// Run `tokens` through the model, appending to `cache`; returns the logits of the last
