@@ -11,6 +11,7 @@
 //! shares a prefix with) what is cached only prefills the new part.
 
 use candle_core::{Device, Result, Tensor};
+use half::f16;
 
 /// Tokens always kept at the start of a windowed cache.
 pub const KEEP: usize = 4;
@@ -28,6 +29,9 @@ enum Plan {
 struct LayerKv {
     k: Option<Tensor>,
     v: Option<Tensor>,
+    /// The CPU forward's storage: F16 rows, token-major `(capacity, kv_width)`.
+    raw_k: Vec<f16>,
+    raw_v: Vec<f16>,
 }
 
 pub struct KvCache {
@@ -238,6 +242,57 @@ impl KvCache {
         Ok((k_out, v_out))
     }
 
+    /// The CPU path's [`Self::append`]: write this layer's new keys and values, `n_new`
+    /// rows of `width` values each (rounded to F16), and return how many entries are
+    /// visible after the step. Read them with [`Self::raw`].
+    pub fn append_raw(&mut self, layer: usize, width: usize, k: &[f32], v: &[f32]) -> Result<usize> {
+        let (plan, n_new) = self
+            .plan
+            .clone()
+            .ok_or_else(|| candle_core::Error::msg("KvCache::append_raw before begin"))?;
+        if k.len() != n_new * width || v.len() != n_new * width {
+            candle_core::bail!("KvCache::append_raw: {} values for {n_new} rows of {width}", k.len());
+        }
+        let len = self.len;
+        let max = self.max;
+        let slot = &mut self.layers[layer];
+        for (buf, new) in [(&mut slot.raw_k, k), (&mut slot.raw_v, v)] {
+            let at = match &plan {
+                Plan::Ring { slot } => *slot,
+                Plan::Append { at, gather } => {
+                    if let Some(idx) = gather {
+                        let moved: Vec<f16> = idx
+                            .iter()
+                            .flat_map(|&s| buf[s as usize * width..(s as usize + 1) * width].iter().copied())
+                            .collect();
+                        buf[..moved.len()].copy_from_slice(&moved);
+                    }
+                    let need = (at + n_new) * width;
+                    if buf.len() < need {
+                        let cap = match max {
+                            Some(m) => m.max(at + n_new) * width,
+                            None => need.max(buf.len() * 2).next_multiple_of(256 * width),
+                        };
+                        buf.resize(cap, f16::ZERO);
+                    }
+                    *at
+                }
+            };
+            let dst = &mut buf[at * width..(at + n_new) * width];
+            round_into(new, dst);
+        }
+        Ok(match plan {
+            Plan::Ring { .. } => len,
+            Plan::Append { at, .. } => at + n_new,
+        })
+    }
+
+    /// This layer's keys and values as F16 rows (see [`Self::append_raw`]).
+    pub fn raw(&self, layer: usize) -> (&[f16], &[f16]) {
+        let l = &self.layers[layer];
+        (&l.raw_k, &l.raw_v)
+    }
+
     /// Finish the step planned by [`Self::begin`]: record the tokens and advance positions.
     pub fn commit(&mut self, tokens: &[u32]) {
         let Some((plan, n_new)) = self.plan.take() else {
@@ -278,7 +333,39 @@ impl KvCache {
             .flat_map(|l| [&l.k, &l.v])
             .flatten()
             .map(|t| t.elem_count() * t.dtype().size_in_bytes())
-            .sum()
+            .sum::<usize>()
+            + self
+                .layers
+                .iter()
+                .map(|l| (l.raw_k.len() + l.raw_v.len()) * 2)
+                .sum::<usize>()
+    }
+}
+
+/// f32 → F16 with round-to-nearest-even, eight at a time with F16C where the CPU has it.
+fn round_into(src: &[f32], dst: &mut [f16]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::engine::kernels::avx2::available() {
+        // SAFETY: F16C was detected at run time; both slices have the same length.
+        unsafe { round_into_f16c(src, dst) };
+        return;
+    }
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f16::from_f32(s);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn round_into_f16c(src: &[f32], dst: &mut [f16]) {
+    use std::arch::x86_64::*;
+    let n8 = src.len().min(dst.len()) / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+    }
+    for i in n8..src.len().min(dst.len()) {
+        dst[i] = f16::from_f32(src[i]);
     }
 }
 

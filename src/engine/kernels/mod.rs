@@ -19,75 +19,137 @@ pub fn supported(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0)
 }
 
+/// Where a weight's GGML blocks live: in the memory-mapped model file (no copy), or in
+/// a tensor lmwb made at load (requantization).
+#[derive(Clone)]
+enum Bytes {
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        start: usize,
+        len: usize,
+    },
+    Owned(Arc<QTensor>),
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bytes::Mapped { start, len, .. } => write!(f, "Mapped({start}..+{len})"),
+            Bytes::Owned(q) => write!(f, "Owned({:?})", q.shape()),
+        }
+    }
+}
+
 /// A quantized weight matrix `(n, k)` stored as GGML blocks.
 #[derive(Clone, Debug)]
 pub struct QWeight {
-    q: Arc<QTensor>,
+    bytes: Bytes,
+    dtype: GgmlDType,
     n: usize,
     k: usize,
 }
 
-/// Rows of activations quantized to the weight type's partner format.
-fn quantize<B: Default + Clone>(xs: &[f32], k: usize, row: fn(&[f32], &mut [B])) -> Vec<B> {
-    let mut a = vec![B::default(); xs.len() / QK];
-    a.chunks_mut(k / QK)
+/// Which activation format a weight type multiplies with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActKind {
+    Q8_0,
+    Q8_1,
+}
+
+/// Rows of activations quantized for the kernels; buffers are reused between steps.
+#[derive(Default)]
+pub struct Acts {
+    q8_0: Vec<BlockQ8_0>,
+    q8_1: Vec<BlockQ8_1>,
+    ready: [bool; 2],
+    m: usize,
+    k: usize,
+}
+
+impl Acts {
+    /// Take new activations `xs (m, k)`; each format is quantized when first asked for.
+    pub fn set(&mut self, m: usize, k: usize) {
+        self.m = m;
+        self.k = k;
+        self.ready = [false; 2];
+    }
+
+    /// Quantize `xs` for `kind` unless already done since the last [`Self::set`].
+    pub fn prepare(&mut self, xs: &[f32], kind: ActKind) {
+        let nb = self.m * self.k / QK;
+        match kind {
+            ActKind::Q8_0 if !self.ready[0] => {
+                self.q8_0.resize(nb, BlockQ8_0::default());
+                quantize_rows(&xs[..self.m * self.k], self.k, &mut self.q8_0, quantize_row_q8_0);
+                self.ready[0] = true;
+            }
+            ActKind::Q8_1 if !self.ready[1] => {
+                self.q8_1.resize(nb, BlockQ8_1::default());
+                quantize_rows(&xs[..self.m * self.k], self.k, &mut self.q8_1, quantize_row_q8_1);
+                self.ready[1] = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn quantize_rows<B>(xs: &[f32], k: usize, out: &mut [B], row: fn(&[f32], &mut [B])) {
+    out.chunks_mut(k / QK)
         .zip(xs.chunks(k))
         .for_each(|(o, r)| row(r, o));
-    a
 }
 
-/// `out (m, n) = acts (m, k) · weightsᵀ (n, k)`, both as blocks (`nb` per row).
-struct MatMul {
-    m: usize,
-    n: usize,
-    nb: usize,
+/// One matrix product of a batch: `out (m, n) = acts (m, k) · wᵀ`.
+pub struct Job<'a> {
+    pub w: &'a QWeight,
+    pub acts: &'a Acts,
+    pub out: &'a mut [f32],
 }
 
-impl MatMul {
-    /// Work items are blocks of weight rows, each against every activation row, on
-    /// candle's low-latency barrier pool (the same threads candle's own ops use). Four rows
-    /// at a time share the activation loads; every row's result equals `dot1` of it.
-    fn run<W: Sync, A: Sync>(
-        &self,
-        w: &[W],
-        acts: &[A],
-        dot1: fn(&[W], &[A]) -> f32,
-        dot4: impl Fn([&[W]; 4], &[A]) -> [f32; 4] + Sync,
-        out: &mut [f32],
-    ) {
-        const ROWS: usize = 8;
-        let MatMul { m, n, nb } = *self;
-        let dst = SyncPtr(out.as_mut_ptr());
-        let row = |r: usize| &w[r * nb..(r + 1) * nb];
-        barrier_pool().execute_chunked(n.div_ceil(ROWS), |items| {
-            let dst = &dst;
-            // SAFETY: each (col, row) cell is written by exactly one work item, and `out`
-            // outlives the pool call.
-            let put = |col: usize, r: usize, v: f32| unsafe { *dst.0.add(col * n + r) = v };
-            for item in items {
-                let (start, end) = (item * ROWS, n.min(item * ROWS + ROWS));
-                for col in 0..m {
-                    let a = &acts[col * nb..(col + 1) * nb];
-                    let mut r = start;
-                    while r + 4 <= end {
-                        let vals = dot4([0, 1, 2, 3].map(|i| row(r + i)), a);
-                        vals.into_iter()
-                            .enumerate()
-                            .for_each(|(i, v)| put(col, r + i, v));
-                        r += 4;
-                    }
-                    for r in r..end {
-                        put(col, r, dot1(row(r), a));
-                    }
-                }
-            }
-        });
+/// Weight rows per work item.
+const ROWS: usize = 8;
+
+/// Run several matrix products in one dispatch on candle's barrier pool (the threads
+/// candle's own ops use, so nothing is oversubscribed): the work items are groups of
+/// [`ROWS`] weight rows of any job, each against every activation row. Each output cell
+/// is the single-row dot product of [`dot_q4_1_q8_1`] and friends, so results do not
+/// depend on the batch. Activations must be prepared for each weight's [`ActKind`].
+pub fn matmul(jobs: &mut [Job<'_>]) {
+    let mut starts = Vec::with_capacity(jobs.len() + 1);
+    let mut total = 0;
+    for j in jobs.iter() {
+        starts.push(total);
+        total += j.w.n.div_ceil(ROWS);
+    }
+    let work: Vec<(&QWeight, &Acts, SyncPtr)> = jobs
+        .iter_mut()
+        .map(|j| {
+            debug_assert!(j.out.len() >= j.acts.m * j.w.n);
+            (j.w, j.acts, SyncPtr(j.out.as_mut_ptr()))
+        })
+        .collect();
+    let run = |items: std::ops::Range<usize>| {
+        for item in items {
+            let j = starts.partition_point(|&s| s <= item) - 1;
+            let (w, acts, dst) = &work[j];
+            let start = (item - starts[j]) * ROWS;
+            let end = w.n.min(start + ROWS);
+            // SAFETY: each (job, col, row) cell is written by exactly one work item, and
+            // the outputs outlive this call.
+            unsafe { w.rows_into(acts, start..end, dst.0) };
+        }
+    };
+    if total <= 2 {
+        run(0..total);
+    } else {
+        barrier_pool().execute_chunked(total, run);
     }
 }
 
 /// A raw pointer the pool's workers may share; each writes disjoint cells.
 struct SyncPtr(*mut f32);
 unsafe impl Sync for SyncPtr {}
+unsafe impl Send for SyncPtr {}
 
 fn use_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -144,24 +206,199 @@ pub fn dot4_q8_0_q8_0(x: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
 dispatch!(dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
 dispatch!(dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);
 
+/// Weight rows `rows` against every activation row, written to `dst (m, n)`.
+///
+/// # Safety
+/// `dst` must point to `m * n` writable floats that nobody else writes in these rows.
+unsafe fn rows_dot<W, A>(
+    w: &[W],
+    acts: &[A],
+    (m, n, nb): (usize, usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: *mut f32,
+    dot1: fn(&[W], &[A]) -> f32,
+    dot4: impl Fn([&[W]; 4], &[A]) -> [f32; 4],
+) {
+    let row = |r: usize| &w[r * nb..(r + 1) * nb];
+    for col in 0..m {
+        let a = &acts[col * nb..(col + 1) * nb];
+        let mut r = rows.start;
+        while r + 4 <= rows.end {
+            let vals = dot4([0, 1, 2, 3].map(|i| row(r + i)), a);
+            for (i, v) in vals.into_iter().enumerate() {
+                *dst.add(col * n + r + i) = v;
+            }
+            r += 4;
+        }
+        for r in r..rows.end {
+            *dst.add(col * n + r) = dot1(row(r), a);
+        }
+    }
+}
+
 impl QWeight {
+    /// A weight made at load time (requantized or converted).
     pub fn new(q: Arc<QTensor>) -> Result<QWeight> {
         let (n, k) = q.shape().dims2()?;
-        if !supported(q.dtype()) || k % QK != 0 {
-            candle_core::bail!(
-                "kernels: unsupported weight {:?} {:?}",
-                q.dtype(),
-                q.shape()
-            );
+        Self::check(q.dtype(), n, k)?;
+        Ok(QWeight {
+            dtype: q.dtype(),
+            bytes: Bytes::Owned(q),
+            n,
+            k,
+        })
+    }
+
+    /// A weight read in place from the memory-mapped model file: `len` bytes at `start`.
+    pub fn mapped(
+        map: Arc<memmap2::Mmap>,
+        start: usize,
+        len: usize,
+        dtype: GgmlDType,
+        (n, k): (usize, usize),
+    ) -> Result<QWeight> {
+        Self::check(dtype, n, k)?;
+        let want = n * k / dtype.block_size() * dtype.type_size();
+        if len != want || start + len > map.len() {
+            candle_core::bail!("kernels: {dtype:?} {n}x{k} needs {want} bytes at {start}, the file has {}", map.len());
         }
-        Ok(QWeight { q, n, k })
+        Ok(QWeight {
+            bytes: Bytes::Mapped { map, start, len },
+            dtype,
+            n,
+            k,
+        })
     }
 
-    pub fn qtensor(&self) -> &Arc<QTensor> {
-        &self.q
+    fn check(dtype: GgmlDType, n: usize, k: usize) -> Result<()> {
+        if !supported(dtype) || k % QK != 0 || n == 0 {
+            candle_core::bail!("kernels: unsupported weight {dtype:?} {n}x{k}");
+        }
+        Ok(())
     }
 
-    /// `x (m, k)` f32 → `(m, n)`.
+    pub fn dtype(&self) -> GgmlDType {
+        self.dtype
+    }
+
+    /// `(n, k)`: output rows, input width.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// The activation format this weight multiplies with.
+    pub fn act_kind(&self) -> ActKind {
+        match self.dtype {
+            GgmlDType::Q4_1 => ActKind::Q8_1,
+            _ => ActKind::Q8_0,
+        }
+    }
+
+    /// The raw GGML blocks.
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.bytes {
+            Bytes::Mapped { map, start, len } => std::borrow::Cow::Borrowed(&map[*start..*start + *len]),
+            Bytes::Owned(q) => q.data().unwrap_or_default(),
+        }
+    }
+
+    /// Whether the blocks are read in place from the model file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.bytes, Bytes::Mapped { .. })
+    }
+
+    /// # Safety
+    /// See [`rows_dot`]: `dst` holds `acts.m * n` floats, these rows written by no one else.
+    unsafe fn rows_into(&self, acts: &Acts, rows: std::ops::Range<usize>, dst: *mut f32) {
+        let data = self.bytes();
+        let shape = (acts.m, self.n, self.k / QK);
+        match self.dtype {
+            GgmlDType::Q4_1 => rows_dot(
+                as_blocks::<BlockQ4_1>(&data),
+                &acts.q8_1,
+                shape,
+                rows,
+                dst,
+                dot_q4_1_q8_1,
+                dot4_q4_1_q8_1,
+            ),
+            GgmlDType::Q8_0 => rows_dot(
+                as_blocks::<BlockQ8_0>(&data),
+                &acts.q8_0,
+                shape,
+                rows,
+                dst,
+                dot_q8_0_q8_0,
+                dot4_q8_0_q8_0,
+            ),
+            _ => rows_dot(
+                as_blocks::<BlockQ4_0>(&data),
+                &acts.q8_0,
+                shape,
+                rows,
+                dst,
+                dot_q4_0_q8_0,
+                |w, a| w.map(|r| dot_q4_0_q8_0(r, a)),
+            ),
+        }
+    }
+
+    /// Row `r` dequantized into `out` (`k` values), as candle's dequantization computes it.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let data = self.bytes();
+        let nb = self.k / QK;
+        match self.dtype {
+            GgmlDType::Q4_1 => {
+                for (b, o) in as_blocks::<BlockQ4_1>(&data)[r * nb..(r + 1) * nb]
+                    .iter()
+                    .zip(out.chunks_exact_mut(QK))
+                {
+                    let (d, m) = (b.d.to_f32(), b.m.to_f32());
+                    for j in 0..16 {
+                        o[j] = (b.qs[j] & 0x0f) as f32 * d + m;
+                        o[j + 16] = (b.qs[j] >> 4) as f32 * d + m;
+                    }
+                }
+            }
+            GgmlDType::Q4_0 => {
+                for (b, o) in as_blocks::<BlockQ4_0>(&data)[r * nb..(r + 1) * nb]
+                    .iter()
+                    .zip(out.chunks_exact_mut(QK))
+                {
+                    let d = b.d.to_f32();
+                    for j in 0..16 {
+                        o[j] = ((b.qs[j] & 0x0f) as i32 - 8) as f32 * d;
+                        o[j + 16] = ((b.qs[j] >> 4) as i32 - 8) as f32 * d;
+                    }
+                }
+            }
+            _ => {
+                for (b, o) in as_blocks::<BlockQ8_0>(&data)[r * nb..(r + 1) * nb]
+                    .iter()
+                    .zip(out.chunks_exact_mut(QK))
+                {
+                    let d = b.d.to_f32();
+                    for j in 0..QK {
+                        o[j] = b.qs[j] as f32 * d;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Token embeddings: rows `ids` as a `(len, k)` f32 tensor.
+    pub fn embedding(&self, ids: &[u32], device: &candle_core::Device) -> Result<Tensor> {
+        let mut out = vec![0f32; ids.len() * self.k];
+        for (&id, o) in ids.iter().zip(out.chunks_exact_mut(self.k)) {
+            if id as usize >= self.n {
+                candle_core::bail!("token id {id} is outside the vocabulary of {}", self.n);
+            }
+            self.dequantize_row(id as usize, o);
+        }
+        Tensor::from_vec(out, (ids.len(), self.k), device)
+    }
+
+    /// `x (…, k)` f32 tensor → `(…, n)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let k = *dims.last().unwrap_or(&0);
@@ -174,36 +411,15 @@ impl QWeight {
         }
         let m = x.elem_count() / k;
         let xs = x.flatten_all()?.to_vec1::<f32>()?;
-        let data = self.q.data()?;
+        let mut acts = Acts::default();
+        acts.set(m, k);
+        acts.prepare(&xs, self.act_kind());
         let mut out = vec![0f32; m * self.n];
-        let mm = MatMul {
-            m,
-            n: self.n,
-            nb: k / QK,
-        };
-        match self.q.dtype() {
-            GgmlDType::Q4_1 => mm.run(
-                as_blocks::<BlockQ4_1>(&data),
-                &quantize(&xs, k, quantize_row_q8_1),
-                dot_q4_1_q8_1,
-                dot4_q4_1_q8_1,
-                &mut out,
-            ),
-            GgmlDType::Q8_0 => mm.run(
-                as_blocks::<BlockQ8_0>(&data),
-                &quantize(&xs, k, quantize_row_q8_0),
-                dot_q8_0_q8_0,
-                dot4_q8_0_q8_0,
-                &mut out,
-            ),
-            _ => mm.run(
-                as_blocks::<BlockQ4_0>(&data),
-                &quantize(&xs, k, quantize_row_q8_0),
-                dot_q4_0_q8_0,
-                |w, a| w.map(|r| dot_q4_0_q8_0(r, a)),
-                &mut out,
-            ),
-        }
+        matmul(&mut [Job {
+            w: self,
+            acts: &acts,
+            out: &mut out,
+        }]);
         let mut shape = dims;
         *shape.last_mut().expect("rank >= 1") = self.n;
         Tensor::from_vec(out, shape, x.device())
@@ -277,7 +493,7 @@ mod tests {
         for seed in 0..20 {
             for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
                 let (w, _) = weight(dtype, 1, k, seed);
-                let data = w.q.data().unwrap();
+                let data = w.bytes();
                 #[cfg(target_arch = "x86_64")]
                 let (simd, scalar) = unsafe {
                     match dtype {
@@ -324,7 +540,7 @@ mod tests {
         quantize_row_q8_1(&xs, &mut a8_1);
         let (w41, _) = weight(GgmlDType::Q4_1, 4, k, 1);
         let (w80, _) = weight(GgmlDType::Q8_0, 4, k, 2);
-        let (d41, d80) = (w41.q.data().unwrap(), w80.q.data().unwrap());
+        let (d41, d80) = (w41.bytes(), w80.bytes());
         let (b41, b80) = (as_blocks::<BlockQ4_1>(&d41), as_blocks::<BlockQ8_0>(&d80));
         let nb = k / QK;
         let four = dot4_q4_1_q8_1([0, 1, 2, 3].map(|r| &b41[r * nb..(r + 1) * nb]), &a8_1);

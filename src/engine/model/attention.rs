@@ -116,6 +116,18 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn widen(src: &[half::f16], out: &mut [f32]) {
+        let n8 = out.len().min(src.len()) / 8 * 8;
+        for i in (0..n8).step_by(8) {
+            let h = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+        for i in n8..out.len().min(src.len()) {
+            out[i] = src[i].to_f32();
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn mad(acc: &mut [f32], v: &[f32], w: f32) {
         let wv = _mm256_set1_ps(w);
         let n8 = acc.len() / 8 * 8;
@@ -174,6 +186,75 @@ fn flash_row(
     }
     let inv = if s_sum == 0.0 { 0.0 } else { 1.0 / s_sum };
     for (o, a) in out.iter_mut().zip(&acc) {
+        *o = a * inv;
+    }
+}
+
+/// Where one KV head's rows sit in the CPU forward's F16 cache: row `j` starts at
+/// `j * stride + offset`.
+pub struct F16Rows<'a> {
+    pub data: &'a [f16],
+    pub stride: usize,
+    pub offset: usize,
+}
+
+impl F16Rows<'_> {
+    #[inline]
+    fn row_into(&self, j: usize, out: &mut [f32]) {
+        let at = j * self.stride + self.offset;
+        f16_to_f32(&self.data[at..at + out.len()], out);
+    }
+}
+
+/// F16 → f32 (exact), eight at a time with F16C where the CPU has it.
+#[inline]
+fn f16_to_f32(src: &[f16], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if fast() {
+        // SAFETY: F16C was detected at run time.
+        return unsafe { x86::widen(src, out) };
+    }
+    for (o, &h) in out.iter_mut().zip(src) {
+        *o = h.to_f32();
+    }
+}
+
+/// [`flash_row`] over the CPU forward's F16 cache (token-major rows): the same
+/// arithmetic on the same F16 values, so the same bits.
+#[allow(clippy::too_many_arguments)]
+pub fn flash_row_f16(
+    q: &[f32],
+    k: &F16Rows,
+    v: &F16Rows,
+    len: usize,
+    scale: f32,
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    let dim = q.len();
+    let mut kr = [0f32; 256];
+    let mut vr = [0f32; 256];
+    let (kr, vr) = (&mut kr[..dim], &mut vr[..dim]);
+    acc.fill(0.0);
+    let (mut m, mut s_sum) = (f32::NEG_INFINITY, 0f32);
+    for j in 0..len {
+        k.row_into(j, kr);
+        let s = dot_f16(q, kr) * scale;
+        let (mut ms, mut vs) = (1f32, 1f32);
+        if s > m {
+            let old = m;
+            m = s;
+            ms = (old - m).exp();
+            F16Acc::scale(acc, ms);
+        } else {
+            vs = (s - m).exp();
+        }
+        v.row_into(j, vr);
+        F16Acc::mad(acc, vr, vs);
+        s_sum = s_sum.mul_add(ms, vs);
+    }
+    let inv = if s_sum == 0.0 { 0.0 } else { 1.0 / s_sum };
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
         *o = a * inv;
     }
 }

@@ -6,6 +6,7 @@ use super::config::{Arch, ModelConfig};
 use super::names::W;
 use super::norm::{rms_norm_ggml, swiglu_ggml};
 use super::rope::Rope;
+use super::cpu::{CpuModel, Parts};
 use super::weights::{Linear, Matrix, WeightSource};
 use crate::engine::error::LoadError;
 use crate::engine::kv::{causal_mask, KvCache};
@@ -73,6 +74,8 @@ pub struct Llama {
     lm_head: Linear,
     rope: Rope,
     device: Device,
+    /// The plain-buffer CPU forward, when every matrix is on lmwb's kernels.
+    cpu: Option<CpuModel>,
 }
 
 impl Llama {
@@ -121,6 +124,24 @@ impl Llama {
         } else {
             return Err(src.missing(&name(W::Output))); // config says untied
         };
+        let cpu = if device.is_cpu() {
+            let parts = Parts {
+                blocks: blocks
+                    .iter()
+                    .map(|b| [&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down])
+                    .collect(),
+                norms: blocks
+                    .iter()
+                    .map(|b| (&b.attn_norm, &b.ffn_norm, b.q_norm.as_ref(), b.k_norm.as_ref()))
+                    .collect(),
+                norm: &norm,
+                lm_head: &lm_head,
+            };
+            let dims = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_size, cfg.rms_eps as f32);
+            CpuModel::build(parts, dims)
+        } else {
+            None
+        };
         Ok(Llama {
             cfg,
             embed,
@@ -129,7 +150,13 @@ impl Llama {
             lm_head,
             rope,
             device: device.clone(),
+            cpu,
         })
+    }
+
+    /// Whether steps run on the plain-buffer CPU forward (else on candle tensors).
+    pub fn uses_cpu_path(&self) -> bool {
+        self.cpu.is_some()
     }
 
     pub fn device(&self) -> &Device {
@@ -141,6 +168,31 @@ impl Llama {
     /// (`vocab` f32 values). Every sequence's result is bit-identical to running it alone
     /// with [`Self::forward`] (rows are computed independently, in a fixed order).
     pub fn forward_batch(&self, steps: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        if let Some(cpu) = &self.cpu {
+            let hidden = self.cfg.hidden_size;
+            let m: usize = steps.iter().map(|s| s.tokens.len()).sum();
+            if steps.iter().any(|s| s.tokens.is_empty()) {
+                candle_core::bail!("a forward step needs at least one token per sequence");
+            }
+            let mut x = vec![0f32; m * hidden];
+            let ids = steps.iter().flat_map(|s| s.tokens.iter().copied());
+            match &self.embed {
+                Matrix::Ggml(w) => {
+                    for (id, row) in ids.zip(x.chunks_exact_mut(hidden)) {
+                        if id as usize >= w.dims().0 {
+                            candle_core::bail!("token id {id} is outside the vocabulary of {}", w.dims().0);
+                        }
+                        w.dequantize_row(id as usize, row);
+                    }
+                }
+                Matrix::Candle(_) => {
+                    let ids: Vec<u32> = ids.collect();
+                    let t = self.embed.embedding(&Tensor::new(ids.as_slice(), &self.device)?)?;
+                    x.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
+                }
+            }
+            return cpu.forward(steps, &x, &self.rope);
+        }
         steps
             .iter_mut()
             .map(|s| self.forward(s.tokens, s.cache)?.to_vec1::<f32>())
@@ -150,6 +202,12 @@ impl Llama {
     /// Run `tokens` through the model, appending to `cache`; returns the logits of the last
     /// token as a `(vocab,)` f32 tensor.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        if self.cpu.is_some() {
+            let logits = self.forward_batch(&mut [SeqStep { tokens, cache }])?;
+            let l = logits.into_iter().next().expect("one sequence, one result");
+            let n = l.len();
+            return Tensor::from_vec(l, n, &self.device);
+        }
         let n = tokens.len();
         let view = cache.begin(n)?;
         let ids = Tensor::new(tokens, &self.device)?;

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod config;
+mod cpu;
 pub mod llama;
 pub mod names;
 pub mod norm;

@@ -62,21 +62,48 @@ impl Rope {
     /// as llama.cpp's rope cache does (angle multiplied pair by pair, in f32).
     pub fn cos_sin(&self, start: usize, n: usize, device: &Device) -> Result<(Tensor, Tensor)> {
         let half = self.factors.len();
-        let mut cos = Vec::with_capacity(n * half);
-        let mut sin = Vec::with_capacity(n * half);
-        for p in start..start + n {
-            let mut theta = p as f32;
-            for ff in &self.factors {
-                let a = theta / ff;
-                cos.push(a.cos());
-                sin.push(a.sin());
-                theta *= self.theta_scale;
-            }
+        let mut cos = vec![0f32; n * half];
+        let mut sin = vec![0f32; n * half];
+        for (i, p) in (start..start + n).enumerate() {
+            let r = i * half..(i + 1) * half;
+            self.row(p, &mut cos[r.clone()], &mut sin[r]);
         }
         Ok((
             Tensor::from_vec(cos, (n, half), device)?,
             Tensor::from_vec(sin, (n, half), device)?,
         ))
+    }
+
+    /// Pairs per head (`head_dim / 2`).
+    pub fn half(&self) -> usize {
+        self.factors.len()
+    }
+
+    /// The cos and sin of position `pos`, one per pair.
+    pub fn row(&self, pos: usize, cos: &mut [f32], sin: &mut [f32]) {
+        let mut theta = pos as f32;
+        for ((ff, c), s) in self.factors.iter().zip(cos).zip(sin) {
+            let a = theta / ff;
+            *c = a.cos();
+            *s = a.sin();
+            theta *= self.theta_scale;
+        }
+    }
+
+    /// Rotate one head's vector in place (see [`Self::apply_cpu`] for the arithmetic).
+    #[inline]
+    pub fn rotate(&self, x: &mut [f32], cos: &[f32], sin: &[f32]) {
+        let half = cos.len();
+        for i in 0..half {
+            let (c, s) = (cos[i], sin[i]);
+            let (a, b) = match self.style {
+                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                RopeStyle::Halves => (i, i + half),
+            };
+            let (x0, x1) = (x[a], x[b]);
+            x[a] = x0.mul_add(c, -(x1 * s));
+            x[b] = x0.mul_add(s, x1 * c);
+        }
     }
 
     /// Rotate `x` of shape `(1, heads, n, head_dim)`.
@@ -100,23 +127,10 @@ impl Rope {
             cos.flatten_all()?.to_vec1::<f32>()?,
             sin.flatten_all()?.to_vec1::<f32>()?,
         );
-        let mut out = vec![0f32; xs.len()];
-        for (row, (src, dst)) in xs
-            .chunks_exact(dim)
-            .zip(out.chunks_exact_mut(dim))
-            .enumerate()
-        {
-            let pos = row % n;
-            for i in 0..half {
-                let (c, s) = (cs[pos * half + i], ss[pos * half + i]);
-                let (a, bidx) = match self.style {
-                    RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-                    RopeStyle::Halves => (i, i + half),
-                };
-                let (x0, x1) = (src[a], src[bidx]);
-                dst[a] = x0.mul_add(c, -(x1 * s));
-                dst[bidx] = x0.mul_add(s, x1 * c);
-            }
+        let mut out = xs;
+        for (row, x) in out.chunks_exact_mut(dim).enumerate() {
+            let r = (row % n) * half..(row % n + 1) * half;
+            self.rotate(x, &cs[r.clone()], &ss[r]);
         }
         Tensor::from_vec(out, (b, heads, n, dim), x.device())
     }

@@ -29,7 +29,7 @@ impl Matrix {
     pub fn embedding(&self, ids: &Tensor) -> CResult<Tensor> {
         match self {
             Matrix::Candle(m) => m.embedding(ids),
-            Matrix::Ggml(w) => w.qtensor().embedding(ids),
+            Matrix::Ggml(w) => w.embedding(&ids.to_vec1::<u32>()?, ids.device()),
         }
     }
 }
@@ -132,6 +132,8 @@ pub struct GgufWeights {
     pub path: PathBuf,
     pub content: gguf_file::Content,
     reader: BufReader<File>,
+    /// The whole file, mapped: weights on lmwb's kernels are read in place.
+    map: Option<Arc<memmap2::Mmap>>,
     device: Device,
     requantize: bool,
     own_kernels: bool,
@@ -149,12 +151,17 @@ impl GgufWeights {
             path: path.into(),
             why: e.to_string(),
         })?;
+        // SAFETY: the file is only read; lmwb never writes a model file while it is mapped.
+        // (Another program truncating it under us would fault, as with any mmap reader,
+        // llama.cpp's included.)
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok().map(Arc::new);
         let mut reader = BufReader::new(file);
         let content = gguf_file::Content::read(&mut reader).map_err(|e| classify(path, e))?;
         Ok(GgufWeights {
             path: path.into(),
             content,
             reader,
+            map,
             device: device.clone(),
             requantize: requantize && device.is_cpu(),
             own_kernels,
@@ -212,16 +219,41 @@ impl WeightSource for GgufWeights {
     }
 
     fn matrix(&mut self, name: &str) -> Result<Matrix, LoadError> {
-        let mut q = self.read(name)?;
         let path = self.path.clone();
         let err = |e| tensor_err(&path, name, e);
-        let from = q.dtype();
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Err(self.missing(name));
+        };
+        let from = info.ggml_dtype;
         let plan = if self.device.is_cpu() {
             cpu_path(from, self.requantize, self.own_kernels)
         } else {
             CpuPath::Candle
         };
         *self.paths.entry((format!("{from:?}"), plan)).or_default() += 1;
+        if let (CpuPath::Own, Some(map)) = (plan, &self.map) {
+            // In place from the mapped file: nothing copied, pages shared with the cache.
+            let dims = info.shape.dims();
+            let (n, k) = match dims {
+                [k] => (1, *k),
+                [n, k] => (*n, *k),
+                _ => return Err(err(candle_core::Error::msg(format!("expected a matrix, got {dims:?}")))),
+            };
+            let start = (self.content.tensor_data_offset + info.offset) as usize;
+            let len = n * k / from.block_size() * from.type_size();
+            let w = QWeight::mapped(map.clone(), start, len, from, (n, k)).map_err(|e| {
+                if start + len > map.len() {
+                    LoadError::Truncated {
+                        path: path.clone(),
+                        why: format!("tensor `{name}` needs bytes up to {} but the file has {}", start + len, map.len()),
+                    }
+                } else {
+                    err(e)
+                }
+            })?;
+            return Ok(Matrix::Ggml(w));
+        }
+        let mut q = self.read(name)?;
         if plan == CpuPath::Requantized {
             let t = q.dequantize(&self.device).map_err(err)?;
             q = QTensor::quantize(&t, GgmlDType::Q8_0).map_err(err)?;
