@@ -3,6 +3,7 @@
 //! them so greedy outputs agree with it, split across threads by output rows.
 
 pub mod avx2;
+pub mod avx512;
 pub mod blocks;
 pub mod dot;
 
@@ -61,6 +62,8 @@ pub enum ActKind {
 pub struct Acts {
     q8_0: Vec<BlockQ8_0>,
     q8_1: Vec<BlockQ8_1>,
+    /// Lane offsets of the Q8_0 blocks for the AVX-512 tiles (see [`avx512::lane_offsets`]).
+    offs: Vec<([i32; 8], [i32; 8])>,
     ready: [bool; 2],
     m: usize,
     k: usize,
@@ -81,6 +84,10 @@ impl Acts {
             ActKind::Q8_0 if !self.ready[0] => {
                 self.q8_0.resize(nb, BlockQ8_0::default());
                 quantize_rows(&xs[..self.m * self.k], self.k, &mut self.q8_0, quantize_row_q8_0);
+                if use_avx512() {
+                    self.offs.clear();
+                    self.offs.extend(self.q8_0.iter().map(avx512::lane_offsets));
+                }
                 self.ready[0] = true;
             }
             ActKind::Q8_1 if !self.ready[1] => {
@@ -150,6 +157,50 @@ pub fn matmul(jobs: &mut [Job<'_>]) {
 struct SyncPtr(*mut f32);
 unsafe impl Sync for SyncPtr {}
 unsafe impl Send for SyncPtr {}
+
+fn use_avx512() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| avx512::available() && std::env::var_os("LMWB_NO_AVX512").is_none())
+}
+
+/// Weight rows `rows` × every activation row with the AVX-512 tiles: four rows by four
+/// activation rows at a time, leftovers by the single-row dots.
+///
+/// # Safety
+/// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
+#[cfg(target_arch = "x86_64")]
+unsafe fn rows_tiled(
+    w: avx512::W<'_>,
+    a: avx512::A<'_>,
+    (m, n, nb): (usize, usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: *mut f32,
+    dot1: impl Fn(usize, usize) -> f32,
+) {
+    let mut r = rows.start;
+    while r + 4 <= rows.end {
+        let mut c = 0;
+        while c + 4 <= m {
+            let mut out = [[0f32; 4]; 4];
+            avx512::tile::<4>(w, a, nb, r, c, &mut out);
+            for (i, o) in out.iter().enumerate() {
+                std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
+            }
+            c += 4;
+        }
+        for c in c..m {
+            let mut out = [[0f32; 4]; 1];
+            avx512::tile::<1>(w, a, nb, r, c, &mut out);
+            std::ptr::copy_nonoverlapping(out[0].as_ptr(), dst.add(c * n + r), 4);
+        }
+        r += 4;
+    }
+    for r in r..rows.end {
+        for c in 0..m {
+            *dst.add(c * n + r) = dot1(r, c);
+        }
+    }
+}
 
 fn use_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -312,6 +363,28 @@ impl QWeight {
     unsafe fn rows_into(&self, acts: &Acts, rows: std::ops::Range<usize>, dst: *mut f32) {
         let data = self.bytes();
         let shape = (acts.m, self.n, self.k / QK);
+        let nb = shape.2;
+        #[cfg(target_arch = "x86_64")]
+        if use_avx512() {
+            use avx512::{A, W};
+            match self.dtype {
+                GgmlDType::Q4_1 => {
+                    let (w, y) = (as_blocks::<BlockQ4_1>(&data), &acts.q8_1);
+                    let one = |r: usize, c: usize| dot_q4_1_q8_1(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
+                    return rows_tiled(W::Q4_1(w), A::Q8_1(y), shape, rows, dst, one);
+                }
+                GgmlDType::Q8_0 => {
+                    let (w, y) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
+                    let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
+                    return rows_tiled(W::Q8_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                }
+                _ => {
+                    let (w, y) = (as_blocks::<BlockQ4_0>(&data), &acts.q8_0);
+                    let one = |r: usize, c: usize| dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
+                    return rows_tiled(W::Q4_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                }
+            }
+        }
         match self.dtype {
             GgmlDType::Q4_1 => rows_dot(
                 as_blocks::<BlockQ4_1>(&data),
@@ -550,6 +623,38 @@ mod tests {
             assert_eq!(four[r].to_bits(), one.to_bits());
             let one = dot_q8_0_q8_0(&b80[r * nb..(r + 1) * nb], &a8_0);
             assert_eq!(four8[r].to_bits(), one.to_bits());
+        }
+    }
+
+    /// The matmul (AVX-512 tiles where the CPU has them, else four-row AVX2 dots) gives
+    /// every cell the bits of the single-row dot product, for every weight type, tile
+    /// shape and leftover row/column count.
+    #[test]
+    fn matmul_cells_equal_single_row_dots() {
+        for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            for (n, k, m) in [(70, 256, 1), (9, 64, 3), (12, 576, 4), (13, 96, 5), (8, 32, 9)] {
+                let (w, _) = weight(dtype, n, k, (n * m) as u64);
+                let xs = random(m * k, 17 + m as u64);
+                let x = Tensor::from_vec(xs.clone(), (m, k), &Device::Cpu).unwrap();
+                let got = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+                let data = w.bytes();
+                let nb = k / QK;
+                for c in 0..m {
+                    let row = &xs[c * k..(c + 1) * k];
+                    let mut a0 = vec![BlockQ8_0::default(); nb];
+                    let mut a1 = vec![BlockQ8_1::default(); nb];
+                    quantize_row_q8_0(row, &mut a0);
+                    quantize_row_q8_1(row, &mut a1);
+                    for r in 0..n {
+                        let want = match dtype {
+                            GgmlDType::Q4_0 => dot::dot_q4_0_q8_0_scalar(&as_blocks::<BlockQ4_0>(&data)[r * nb..(r + 1) * nb], &a0),
+                            GgmlDType::Q4_1 => dot::dot_q4_1_q8_1_scalar(&as_blocks::<BlockQ4_1>(&data)[r * nb..(r + 1) * nb], &a1),
+                            _ => dot::dot_q8_0_q8_0_scalar(&as_blocks::<BlockQ8_0>(&data)[r * nb..(r + 1) * nb], &a0),
+                        };
+                        assert_eq!(got[c][r].to_bits(), want.to_bits(), "{dtype:?} n={n} k={k} m={m} [{c},{r}]: {} vs {want}", got[c][r]);
+                    }
+                }
+            }
         }
     }
 
