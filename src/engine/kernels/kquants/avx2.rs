@@ -35,25 +35,59 @@ unsafe fn hsum_float_8(x: __m256) -> f32 {
     _mm_cvtss_f32(res)
 }
 
-/// llama.cpp's `get_scale_shuffle_k4(i)`: broadcast the 16-bit scale i.
+/// llama.cpp's `get_scale_shuffle_k4` table: row i broadcasts the 16-bit scale i.
+#[cfg(target_arch = "x86_64")]
+const SHUFFLE_K4: [[u8; 32]; 8] = {
+    let mut t = [[0u8; 32]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut b = 0;
+        while b < 32 {
+            t[i][b] = (2 * i + b % 2) as u8;
+            b += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// llama.cpp's `get_scale_shuffle` table: row i is byte 2i eight times, then byte 2i+1.
+#[cfg(target_arch = "x86_64")]
+const SHUFFLE: [[u8; 16]; 8] = {
+    let mut t = [[0u8; 16]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut b = 0;
+        while b < 16 {
+            t[i][b] = (2 * i + b / 8) as u8;
+            b += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scale_shuffle_k4(i: usize) -> __m256i {
-    let (a, b) = (2 * i as i8, 2 * i as i8 + 1);
-    _mm256_setr_epi8(
-        a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b,
-        a, b,
-    )
+    _mm256_loadu_si256(SHUFFLE_K4[i].as_ptr() as *const __m256i)
 }
 
-/// llama.cpp's `get_scale_shuffle(i)`: byte 2i eight times, then byte 2i+1 eight times.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scale_shuffle(i: usize) -> __m128i {
-    let (a, b) = (2 * i as i8, 2 * i as i8 + 1);
-    _mm_setr_epi8(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)
+    _mm_loadu_si128(SHUFFLE[i].as_ptr() as *const __m128i)
+}
+
+/// f16 → f32 with the F16C instruction (exact, like any correct conversion; `half`'s
+/// own conversion would test for F16C on every call).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn h2f(x: half::f16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(x.to_bits() as i32)))
 }
 
 /// The scales (low 128 bits) and mins (high 128 bits) of Q4_K / Q5_K as 16 i16.
@@ -92,8 +126,8 @@ pub unsafe fn dot_q4_k_q8_k(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut acc_m = _mm_setzero_ps();
     for (bx, by) in x.iter().zip(y) {
-        let d = by.d * bx.d.to_f32();
-        let dmin = -by.d * bx.dmin.to_f32();
+        let d = by.d * h2f(bx.d);
+        let dmin = -by.d * h2f(bx.dmin);
 
         let ms = mins_and_scales(&bx.scales);
         let prod = mins_prod(ms, by);
@@ -138,8 +172,8 @@ pub unsafe fn dot_q5_k_q8_k(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut summs = 0f32;
     for (bx, by) in x.iter().zip(y) {
-        let d = by.d * bx.d.to_f32();
-        let dmin = -by.d * bx.dmin.to_f32();
+        let d = by.d * h2f(bx.d);
+        let dmin = -by.d * h2f(bx.dmin);
 
         let ms = mins_and_scales(&bx.scales);
         let prod = mins_prod(ms, by);
@@ -197,7 +231,7 @@ pub unsafe fn dot_q6_k_q8_k(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
     let m15 = _mm256_set1_epi8(15);
     let mut acc = _mm256_setzero_ps();
     for (bx, by) in x.iter().zip(y) {
-        let d = by.d * bx.d.to_f32();
+        let d = by.d * h2f(bx.d);
 
         let q8sums = _mm256_loadu_si256(by.bsums.as_ptr() as *const __m256i);
         let scales = _mm_loadu_si128(bx.scales.as_ptr() as *const __m128i);

@@ -162,22 +162,21 @@ pub fn dot_q6_k_q8_k_scalar(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
         for j in 0..2 {
             let ql = &bx.ql[64 * j..64 * j + 64];
             let qh = &bx.qh[32 * j..32 * j + 32];
-            for k in 0..4 {
-                // Chunk k of this half: low nibbles of ql[0..32], ql[32..64], then the high
-                // nibbles, with qh bits 2k, 2k+1 on top.
-                let q: [u8; 32] = std::array::from_fn(|b| {
-                    let l4 = ql[32 * (k & 1) + b];
-                    let l4 = if k < 2 { l4 & 0x0f } else { l4 >> 4 };
-                    l4 | (((qh[b] >> (2 * k)) & 3) << 4)
-                });
-                // 16-value group (8j + 2k) for bytes 0..16 (lanes 0..4), the next after.
-                let g = 8 * j + 2 * k;
-                madd_chunk(
-                    &q,
-                    &by.qs[128 * j + 32 * k..],
-                    |l| sc(g + usize::from(l >= 4)),
-                    &mut sumi,
-                );
+            // The four 32-value chunks of this half: low nibbles of ql[0..32], ql[32..64],
+            // then the high nibbles, with qh bits 0-1, 2-3, 4-5, 6-7 on top.
+            let mut q = [[0u8; 32]; 4];
+            for b in 0..32 {
+                let h = qh[b];
+                q[0][b] = (ql[b] & 0x0f) | ((h & 3) << 4);
+                q[1][b] = (ql[b + 32] & 0x0f) | (((h >> 2) & 3) << 4);
+                q[2][b] = (ql[b] >> 4) | (((h >> 4) & 3) << 4);
+                q[3][b] = (ql[b + 32] >> 4) | ((h >> 6) << 4);
+            }
+            for (k, q) in q.iter().enumerate() {
+                // 16-value group 8j + 2k for bytes 0..16 (lanes 0..4), the next after.
+                let (s0, s1) = (sc(8 * j + 2 * k), sc(8 * j + 2 * k + 1));
+                let y = &by.qs[128 * j + 32 * k..];
+                madd_chunk(q, y, |l| if l < 4 { s0 } else { s1 }, &mut sumi);
             }
         }
         for ((a, s), m) in acc.iter_mut().zip(sumi).zip(sub) {
