@@ -9,6 +9,13 @@
 //! fused-multiply-added with the super-block scale, the same handling of the mins and the
 //! same horizontal sums. [`scalar`] does that arithmetic lane by lane and [`avx2`] with the
 //! intrinsics; the two return identical bits.
+//!
+//! Checked once against llama.cpp's own C (from the llama-cpp-python 0.3.36 sdist; the dots
+//! built with GCC 12 `-O3 -march=native -std=gnu11` as ggml-cpu is, `quantize_row_q8_K_ref`
+//! without `-march` as ggml-base is): 900 rows of 1 to 13 super-blocks, candle-quantized and
+//! random raw blocks, gave identical Q8_K bytes and identical dot-product bits. GCC
+//! contracts Q5_K's `summs += dmin * total` into an FMA; so do we (unfused, 41 of 200 Q5_K
+//! results differ in the last bit).
 
 pub mod avx2;
 pub mod scalar;
