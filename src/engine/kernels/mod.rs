@@ -6,6 +6,7 @@ pub mod avx2;
 pub mod avx512;
 pub mod blocks;
 pub mod dot;
+pub mod kquants;
 
 use blocks::{
     as_blocks, quantize_row_q8_0, quantize_row_q8_1, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
