@@ -105,6 +105,52 @@ fn gguf_and_safetensors_agree_for_every_arch() {
     }
 }
 
+/// The plain-buffer CPU forward (lmwb's kernels, F16 cache rows, batched steps) gives the
+/// candle-tensor forward's logits bit for bit, for every arch (biases, q/k norms, both
+/// RoPE styles) and weight type, and a batch of two sequences gives each its own result.
+#[test]
+fn cpu_forward_equals_tensor_forward_and_batches_exactly() {
+    use candle_core::quantized::GgmlDType;
+    use lmwb::engine::model::quantize::requantize_gguf;
+    use lmwb::engine::model::SeqStep;
+    for arch in ARCHS {
+        let t = Tiny::write(&Spec::new(arch));
+        for to in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q4_0] {
+            let q = t.tmp.path().join(format!("tiny-{to:?}.gguf"));
+            requantize_gguf(&t.gguf, &q, to).unwrap();
+            let fast = load_ok(&q);
+            assert!(fast.model.uses_cpu_path(), "{arch:?} {to:?}: not on the CPU path");
+            let mut slow = load_ok(&q);
+            slow.model.drop_cpu_path();
+            let ids = prompt_ids(&fast);
+            let (lf, tf) = greedy(&fast, &ids, 8);
+            let (ls, ts) = greedy(&slow, &ids, 8);
+            assert_eq!(tf, ts, "{arch:?} {to:?}: tokens differ");
+            for (a, b) in lf.iter().zip(&ls) {
+                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{arch:?} {to:?}: logits differ");
+            }
+            // Two sequences in one step (a prompt chunk and a one-token step) each get
+            // the logits they get alone.
+            let n = fast.model.cfg.n_layers;
+            let (mut c1, mut c2) = (KvCache::new(n, None), KvCache::new(n, None));
+            fast.model.forward(&ids[..3], &mut c2).unwrap();
+            let both = fast
+                .model
+                .forward_batch(&mut [
+                    SeqStep { tokens: &ids, cache: &mut c1 },
+                    SeqStep { tokens: &ids[3..4], cache: &mut c2 },
+                ])
+                .unwrap();
+            let (mut a1, mut a2) = (KvCache::new(n, None), KvCache::new(n, None));
+            let alone1 = fast.model.forward(&ids, &mut a1).unwrap().to_vec1::<f32>().unwrap();
+            fast.model.forward(&ids[..3], &mut a2).unwrap();
+            let alone2 = fast.model.forward(&ids[3..4], &mut a2).unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(both[0], alone1, "{arch:?} {to:?}: batched prompt differs");
+            assert_eq!(both[1], alone2, "{arch:?} {to:?}: batched step differs");
+        }
+    }
+}
+
 #[test]
 fn tokenizers_from_gguf_and_tokenizer_json_agree() {
     for arch in [Arch::Llama, Arch::Qwen2] {

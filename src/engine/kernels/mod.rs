@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Weight types this module computes.
 pub fn supported(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0)
+    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0) || kquants::supported(dtype)
 }
 
 /// Where a weight's GGML blocks live: in the memory-mapped model file (no copy), or in
@@ -56,6 +56,8 @@ pub struct QWeight {
 pub enum ActKind {
     Q8_0,
     Q8_1,
+    /// K-quant weights: 256-value super-blocks.
+    Q8K,
 }
 
 /// Rows of activations quantized for the kernels; buffers are reused between steps.
@@ -63,9 +65,10 @@ pub enum ActKind {
 pub struct Acts {
     q8_0: Vec<BlockQ8_0>,
     q8_1: Vec<BlockQ8_1>,
+    q8k: Vec<kquants::BlockQ8K>,
     /// Lane offsets of the Q8_0 blocks for the AVX-512 tiles (see [`avx512::lane_offsets`]).
     offs: Vec<([i32; 8], [i32; 8])>,
-    ready: [bool; 2],
+    ready: [bool; 3],
     m: usize,
     k: usize,
 }
@@ -75,7 +78,7 @@ impl Acts {
     pub fn set(&mut self, m: usize, k: usize) {
         self.m = m;
         self.k = k;
-        self.ready = [false; 2];
+        self.ready = [false; 3];
     }
 
     /// Quantize `xs` for `kind` unless already done since the last [`Self::set`].
@@ -90,6 +93,16 @@ impl Acts {
                     self.offs.extend(self.q8_0.iter().map(avx512::lane_offsets));
                 }
                 self.ready[0] = true;
+            }
+            ActKind::Q8K if !self.ready[2] => {
+                let nk = self.m * self.k / kquants::QK_K;
+                self.q8k.resize_with(nk, kquants::BlockQ8K::default);
+                let per_row = self.k / kquants::QK_K;
+                self.q8k
+                    .chunks_mut(per_row)
+                    .zip(xs[..self.m * self.k].chunks(self.k))
+                    .for_each(|(o, r)| kquants::quantize_row_q8_k(r, o));
+                self.ready[2] = true;
             }
             ActKind::Q8_1 if !self.ready[1] => {
                 self.q8_1.resize(nb, BlockQ8_1::default());
@@ -323,7 +336,7 @@ impl QWeight {
     }
 
     fn check(dtype: GgmlDType, n: usize, k: usize) -> Result<()> {
-        if !supported(dtype) || k % QK != 0 || n == 0 {
+        if !supported(dtype) || k % dtype.block_size() != 0 || n == 0 {
             candle_core::bail!("kernels: unsupported weight {dtype:?} {n}x{k}");
         }
         Ok(())
@@ -342,6 +355,7 @@ impl QWeight {
     pub fn act_kind(&self) -> ActKind {
         match self.dtype {
             GgmlDType::Q4_1 => ActKind::Q8_1,
+            d if kquants::supported(d) => ActKind::Q8K,
             _ => ActKind::Q8_0,
         }
     }
@@ -363,6 +377,18 @@ impl QWeight {
     /// See [`rows_dot`]: `dst` holds `acts.m * n` floats, these rows written by no one else.
     unsafe fn rows_into(&self, acts: &Acts, rows: std::ops::Range<usize>, dst: *mut f32) {
         let data = self.bytes();
+        if kquants::supported(self.dtype) {
+            let row_bytes = self.k / kquants::QK_K * self.dtype.type_size();
+            let per_row = self.k / kquants::QK_K;
+            for c in 0..acts.m {
+                let a = &acts.q8k[c * per_row..(c + 1) * per_row];
+                for r in rows.clone() {
+                    let w = &data[r * row_bytes..(r + 1) * row_bytes];
+                    *dst.add(c * self.n + r) = kquants::dot_row(self.dtype, w, a);
+                }
+            }
+            return;
+        }
         let shape = (acts.m, self.n, self.k / QK);
         let nb = shape.2;
         #[cfg(target_arch = "x86_64")]
@@ -421,6 +447,11 @@ impl QWeight {
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         let data = self.bytes();
         let nb = self.k / QK;
+        if kquants::supported(self.dtype) {
+            let row_bytes = self.k / kquants::QK_K * self.dtype.type_size();
+            let bytes = &data[r * row_bytes..(r + 1) * row_bytes];
+            return kquants::dequantize_row(self.dtype, bytes, &mut out[..self.k]);
+        }
         match self.dtype {
             GgmlDType::Q4_1 => {
                 for (b, o) in as_blocks::<BlockQ4_1>(&data)[r * nb..(r + 1) * nb]
@@ -655,6 +686,35 @@ mod tests {
                         assert_eq!(got[c][r].to_bits(), want.to_bits(), "{dtype:?} n={n} k={k} m={m} [{c},{r}]: {} vs {want}", got[c][r]);
                     }
                 }
+            }
+        }
+    }
+
+    /// K-quant weights go through the same matmul: every cell is the K-quant dot product
+    /// of the row with the Q8_K activations, and embedding rows equal candle's dequantized
+    /// matrix.
+    #[test]
+    fn k_quant_weights_matmul_and_dequantize() {
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
+            let (n, k, m) = (9, 512, 3);
+            let (w, deq) = weight(dtype, n, k, 21);
+            let xs = random(m * k, 5);
+            let x = Tensor::from_vec(xs.clone(), (m, k), &Device::Cpu).unwrap();
+            let got = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            let data = w.bytes();
+            let row_bytes = k / 256 * dtype.type_size();
+            for c in 0..m {
+                let a = kquants::quantize_q8_k(&xs[c * k..(c + 1) * k]);
+                for r in 0..n {
+                    let want = kquants::dot_row(dtype, &data[r * row_bytes..(r + 1) * row_bytes], &a);
+                    assert_eq!(got[c][r].to_bits(), want.to_bits(), "{dtype:?} [{c},{r}]");
+                }
+            }
+            let deq = deq.to_vec2::<f32>().unwrap();
+            let mut row = vec![0f32; k];
+            for (r, want) in deq.iter().enumerate() {
+                w.dequantize_row(r, &mut row);
+                assert_eq!(&row, want, "{dtype:?} row {r}");
             }
         }
     }

@@ -159,6 +159,12 @@ impl Llama {
         self.cpu.is_some()
     }
 
+    /// Run every later step on candle tensors instead (the two paths compute the same
+    /// bits; tests compare them).
+    pub fn drop_cpu_path(&mut self) {
+        self.cpu = None;
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }

@@ -16,7 +16,7 @@ use crate::engine::tokenizer::Tokenizer;
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use config::ModelConfig;
-pub use llama::Llama;
+pub use llama::{Llama, SeqStep};
 use names::W;
 use rope::{Rope, RopeStyle};
 use serde::Serialize;

@@ -185,3 +185,30 @@ pub fn dot_row(dtype: GgmlDType, weight_row_bytes: &[u8], acts: &[BlockQ8K]) -> 
         other => panic!("kquants: unsupported weight type {other:?}"),
     }
 }
+
+/// One row's raw blocks dequantized to `out`, by candle's K-quant dequantizers (the same
+/// values llama.cpp's give; checked in the tests).
+///
+/// # Panics
+/// When `dtype` is not [`supported`] or `out` is not the row's length.
+pub fn dequantize_row(dtype: GgmlDType, bytes: &[u8], out: &mut [f32]) {
+    use candle_core::quantized::k_quants::{self as ck, GgmlType};
+    /// # Safety
+    /// `T` must be a `repr(C)` block type with the layout of the bytes.
+    unsafe fn cast<T>(bytes: &[u8]) -> &[T] {
+        let size = std::mem::size_of::<T>();
+        assert_eq!(bytes.len() % size, 0, "not a whole number of blocks");
+        assert_eq!(bytes.as_ptr() as usize % std::mem::align_of::<T>(), 0, "misaligned blocks");
+        std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size)
+    }
+    // SAFETY: candle's K-quant blocks are repr(C) with GGML's layout, as ours are (sizes
+    // asserted above); f16 fields need alignment 2, checked by `cast`.
+    unsafe {
+        match dtype {
+            GgmlDType::Q4K => ck::BlockQ4K::to_float(cast(bytes), out),
+            GgmlDType::Q5K => ck::BlockQ5K::to_float(cast(bytes), out),
+            GgmlDType::Q6K => ck::BlockQ6K::to_float(cast(bytes), out),
+            other => panic!("kquants: unsupported weight type {other:?}"),
+        }
+    }
+}
