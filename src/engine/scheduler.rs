@@ -178,7 +178,11 @@ impl Scheduler {
                         exits.push(None);
                         continue;
                     };
-                    let l = logits.next().unwrap_or_default();
+                    let Some(l) = logits.next() else {
+                        let e = candle_core::Error::Msg("a batched step lost a sequence".into());
+                        exits.push(Some(Exit::Fail(EngineError::Compute(e))));
+                        continue;
+                    };
                     exits.push(match s.advance(*w, l, dt, &self.m) {
                         Ok(None) => None,
                         Ok(Some(r)) => Some(Exit::Finish(r)),
