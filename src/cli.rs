@@ -166,7 +166,11 @@ pub struct ServeArgs {
     /// Allow browser requests from this origin (repeatable; `*` allows any).
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origin: Vec<String>,
-    /// Requests that may wait while one generates; past that the server answers 429.
+    /// Generations running at once, decoded together in one batch (default: `max_batch`
+    /// from the config, 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Requests that may wait while --concurrency generate; past that the server answers 429.
     #[arg(long, default_value_t = 16)]
     pub queue: usize,
     #[command(flatten)]
@@ -279,7 +283,12 @@ pub struct BenchArgs {
     /// Long runs: tokens per tok/s and RSS sample.
     #[arg(long, default_value_t = 128)]
     pub block: usize,
-    /// Also run the pp/tg tests when --latency or --max-kv-size is given.
+    /// Concurrency mode: for each N (comma list, e.g. 1,2,4,8), N streams at once, each a
+    /// 16-token random prompt generating the first --n-gen size; aggregate and per-stream
+    /// tok/s, speedup over N = 1.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub concurrency: Vec<usize>,
+    /// Also run the pp/tg tests when --latency, --concurrency or --max-kv-size is given.
     #[arg(long)]
     pub standard: bool,
     /// Seed of the random prompt tokens (sampling is greedy).

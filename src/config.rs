@@ -29,6 +29,8 @@ pub struct Config {
     pub runs_dir: String,
     pub log_level: String,
     pub prefill_chunk: usize,
+    /// Most requests the engine decodes together (continuous batching).
+    pub max_batch: usize,
     pub sampling: SamplingDefaults,
     /// Action name → key names (see `[keymap]` in config.toml).
     pub keymap: std::collections::BTreeMap<String, KeyList>,

@@ -175,3 +175,66 @@ fn a_window_larger_than_the_context_is_refused() {
         o.stderr
     );
 }
+
+#[test]
+fn concurrency_alone_reports_every_level_in_every_file() {
+    let model = real::default_model_path();
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let args = [
+        "bench",
+        "-m",
+        model.to_str().unwrap(),
+        "-n",
+        "6",
+        "--concurrency",
+        "1,2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = sandbox::lmwb(home.path(), &real::models_dir(), &args);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let file = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&file).unwrap();
+    let level = &raw["models"][0]["concurrency"][1];
+    for field in [
+        "streams",
+        "prompt_tokens",
+        "gen_tokens",
+        "decode_s",
+        "aggregate_tok_s",
+        "per_stream_tok_s",
+        "speedup",
+        "ttft_ms",
+        "samples",
+    ] {
+        assert!(level.get(field).is_some(), "{field} missing: {level}");
+    }
+    assert_eq!(raw["config"]["concurrency"], serde_json::json!([1, 2]));
+    let r: BenchResults = serde_json::from_str(&file).expect("results.json has the schema");
+    assert_eq!(r.schema, SCHEMA);
+    let m = &r.models[0];
+    assert!(m.standard.is_empty(), "--concurrency alone runs no pp/tg");
+    let levels: Vec<usize> = m.concurrency.iter().map(|c| c.streams).collect();
+    assert_eq!(levels, [1, 2]);
+    for c in &m.concurrency {
+        assert_eq!(c.samples.len(), c.streams);
+        assert!(c.samples.iter().all(|s| s.output_tokens == 6));
+        assert!(c.aggregate_tok_s > 0.0 && c.per_stream_tok_s.min > 0.0);
+        assert!(c.speedup.is_some());
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Concurrent streams") && md.contains("aggregate t/s"),
+        "{md}"
+    );
+    assert!(
+        o.stdout.contains("## Concurrent streams"),
+        "the table is printed"
+    );
+    let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",concurrency,")).count(),
+        3 + 2
+    );
+}

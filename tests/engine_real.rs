@@ -3,7 +3,8 @@
 //! cancellation, stats and request errors.
 //!
 //! One engine is shared by the whole binary (`real::shared_engine`); each test holds its
-//! lock so requests of different tests never interleave in the single KV cache slot.
+//! lock so requests of different tests never interleave (the engine batches concurrent
+//! requests and keeps a small pool of idle KV caches; tests/engine_batching.rs covers that).
 //! A reused prefix feeds fewer tokens through the model than a cold run; the CPU forward
 //! is batch-invariant, so both give bit-identical logits (two tests pin that down).
 //! Needs the model: `bash scripts/fetch-models.sh`.
@@ -128,9 +129,10 @@ fn kv_window_keeps_generating_past_its_size() {
     let mut req = greedy(raw(STORY), 256);
     req.max_kv_size = Some(64);
     let w = stream(engine.generate(req)).unwrap();
-    // A different window size starts a new cache: this run is cold too.
+    // An unwindowed run never takes the windowed cache. It may reuse STORY from an idle
+    // unwindowed cache of another test (the engine keeps a pool of them): same tokens.
     let plain = stream(engine.generate(greedy(raw(STORY), 40))).unwrap();
-    assert_eq!(plain.stats.cached_tokens, 0);
+    assert!(plain.stats.cached_tokens < plain.stats.prompt_tokens);
     let s = &w.stats;
     eprintln!(
         "window 64: {} tokens, kv_used {}, kv_peak {}, decode {:.1} tok/s",
@@ -315,8 +317,8 @@ fn cancel_mid_stream_stops_within_two_tokens() {
     assert!(after_cancel <= 2, "{after_cancel} tokens after cancelling");
     assert_eq!(stats.generated_tokens, 5 + after_cancel);
 
+    // The probe's first cache may still be idle in the engine's pool and be reused.
     let after = engine.generate(probe).collect().unwrap();
-    assert_eq!(after.stats.cached_tokens, 0);
     assert_eq!(after.stats.finish_reason, FinishReason::Length);
     assert_eq!(after.stats.generated_tokens, 8);
     assert_eq!(

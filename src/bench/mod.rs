@@ -4,11 +4,14 @@
 //! - [`standard`]: llama-bench's `pp N` / `tg N` (tokens/s, mean ± sample sd over
 //!   repetitions, after a warmup), optionally on top of `d` cached tokens.
 //! - [`latency`]: vLLM's benchmark — TTFT, TPOT, ITL and E2E latency (mean, p50, p90, p99).
+//! - [`concurrency`]: N streams at once (continuous batching): aggregate and per-stream
+//!   tok/s, and the speedup over one stream.
 //! - [`long`]: one long generation per `--max-kv-size`, tok/s and RSS per block of tokens,
 //!   and four PASS/FAIL checks against an unwindowed run measured beside it.
 //!
 //! Every time is taken here, on the client side, when an event arrives.
 
+pub mod concurrency;
 pub mod latency;
 pub mod long;
 pub mod plots;
@@ -87,6 +90,9 @@ pub struct BenchConfig {
     pub long_prompt_tokens: usize,
     /// Seeds the random prompt tokens (sampling is greedy).
     pub seed: u64,
+    /// Concurrency mode: one run per number of streams; empty: not run.
+    #[serde(default)]
+    pub concurrency: Vec<usize>,
 }
 
 impl Default for BenchConfig {
@@ -103,6 +109,7 @@ impl Default for BenchConfig {
             block: 128,
             long_prompt_tokens: long::PROMPT_TOKENS,
             seed: 42,
+            concurrency: vec![],
         }
     }
 }
@@ -125,6 +132,9 @@ pub struct ModelResults {
     pub model: provenance::ModelMeta,
     pub standard: Vec<standard::TestResult>,
     pub latency: Option<latency::LatencyResult>,
+    /// Concurrent streams, one entry per level (absent in results written before it).
+    #[serde(default)]
+    pub concurrency: Vec<concurrency::ConcurrencyResult>,
     pub long: Vec<long::LongRun>,
     pub checks: Vec<long::Check>,
 }
@@ -147,12 +157,14 @@ pub fn run_model(
         Some(r) => Some(latency::run(&mut ctx, cfg, r, progress)?),
         None => None,
     };
+    let concurrency = concurrency::run(&mut ctx, cfg, progress)?;
     let long = long::run(&mut ctx, cfg, progress)?;
     let checks = long::checks(&long, ctx.context);
     Ok(ModelResults {
         model: meta,
         standard,
         latency,
+        concurrency,
         long,
         checks,
     })
@@ -165,7 +177,12 @@ pub struct Ctx<'a> {
     pub vocab: usize,
     pub context: usize,
     rng: StdRng,
+    recent_firsts: Vec<u32>,
 }
+
+/// Prompts whose first token a new random prompt avoids (more than the engine keeps idle
+/// KV caches by default).
+pub const RECENT_FIRSTS: usize = 32;
 
 impl<'a> Ctx<'a> {
     pub fn new(client: &'a dyn GenerationClient, seed: u64) -> Result<Ctx<'a>, BenchError> {
@@ -180,19 +197,30 @@ impl<'a> Ctx<'a> {
             vocab,
             context: client.context_length().unwrap_or(usize::MAX),
             rng: StdRng::seed_from_u64(seed),
+            recent_firsts: Vec::new(),
             name,
         })
     }
 
-    /// `n` random token ids (as llama-bench's prompts), the first one unlike `avoid`, so
-    /// nothing of the previous prompt is reused from the KV cache by accident.
+    /// `n` random token ids (as llama-bench's prompts), the first one unlike `avoid` and
+    /// unlike the first token of the last [`RECENT_FIRSTS`] prompts made here, so nothing
+    /// of an earlier prompt is reused from the engine's idle KV caches by accident.
     pub fn random_tokens(&mut self, n: usize, avoid: Option<u32>) -> Vec<u32> {
         let vocab = self.vocab.max(2) as u32;
         let mut v: Vec<u32> = (0..n).map(|_| self.rng.random_range(0..vocab)).collect();
-        if let (Some(first), Some(a)) = (v.first_mut(), avoid) {
-            if *first == a {
-                *first = (a + 1) % vocab;
+        if let Some(first) = v.first_mut() {
+            let taken = |t: u32| avoid == Some(t) || self.recent_firsts.contains(&t);
+            // At most RECENT_FIRSTS + 1 values are taken; a tiny vocabulary may have no other.
+            for _ in 0..vocab.min(RECENT_FIRSTS as u32 + 2) {
+                if !taken(*first) {
+                    break;
+                }
+                *first = (*first + 1) % vocab;
             }
+            if self.recent_firsts.len() == RECENT_FIRSTS {
+                self.recent_firsts.remove(0);
+            }
+            self.recent_firsts.push(*first);
         }
         v
     }

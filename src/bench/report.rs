@@ -99,6 +99,7 @@ pub fn markdown(r: &BenchResults) -> String {
     }
     standard_table(&mut s, r);
     latency_table(&mut s, r);
+    concurrency_table(&mut s, r);
     long_table(&mut s, r);
     if !r.charts.is_empty() {
         s.push_str("\n## Charts\n\n");
@@ -168,6 +169,36 @@ fn latency_table(s: &mut String, r: &BenchResults) {
             "\n{}: {:.2} requests/s, {:.2} output tokens/s over {:.1} s.",
             m.model.name, l.request_throughput, l.output_throughput, l.duration_s
         );
+    }
+}
+
+fn concurrency_table(s: &mut String, r: &BenchResults) {
+    if r.models.iter().all(|m| m.concurrency.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Concurrent streams\n\nN streams sent at once, each {} random prompt tokens → the tokens shown \
+         (EOS ignored, greedy). aggregate = tokens after each stream's first / decode phase \
+         (earliest first token → latest last token); per stream = mean ± sample sd (min); \
+         speedup = aggregate / aggregate of 1 stream.\n",
+        super::concurrency::PROMPT_TOKENS
+    );
+    s.push_str("| model | streams | tokens/stream | aggregate t/s | per-stream t/s | min t/s | TTFT mean ms | speedup |\n");
+    s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for m in &r.models {
+        for c in &m.concurrency {
+            s.push_str(&row(&[
+                m.model.name.clone(),
+                c.streams.to_string(),
+                c.gen_tokens.to_string(),
+                format!("{:.2}", c.aggregate_tok_s),
+                c.per_stream_tok_s.mean_sd(2),
+                format!("{:.2}", c.per_stream_tok_s.min),
+                format!("{:.1}", c.ttft_ms.mean),
+                c.speedup.map_or("-".into(), |x| format!("{x:.2}×")),
+            ]));
+        }
     }
 }
 
@@ -260,6 +291,15 @@ pub fn csv(r: &BenchResults) -> String {
                     let _ = writeln!(s, "{name},latency,itl,{i}.{j},{n},{g},ms,,");
                 }
             }
+        }
+        for c in &m.concurrency {
+            let test = format!("streams={}", c.streams);
+            for (i, x) in c.samples.iter().enumerate() {
+                let (n, v, t) = (x.output_tokens, x.tok_s, x.last_token_ms);
+                let _ = writeln!(s, "{name},concurrency,{test},{i},{n},{v},tok/s,{t},");
+            }
+            let (n, v) = (c.streams * c.gen_tokens, c.aggregate_tok_s);
+            let _ = writeln!(s, "{name},concurrency,{test},aggregate,{n},{v},tok/s,,");
         }
         for l in &m.long {
             let test = format!("max-kv-size={}", window_label(l.window));

@@ -180,3 +180,89 @@ fn slowing_or_growing_runs_fail_their_checks() {
     let unfilled = synthetic(Some(1024), 256, 0.0, 0);
     assert_eq!(verdicts(&[unfilled])[0], (1, false));
 }
+
+#[test]
+fn concurrency_runs_n_streams_per_level_and_reports_speedup_over_one() {
+    let client = fake().with_delay(std::time::Duration::from_millis(1));
+    let cfg = BenchConfig {
+        standard: false,
+        gen_tokens: vec![0, 8],
+        concurrency: vec![2, 1, 3],
+        ..BenchConfig::default()
+    };
+    let r = run_model(&client, meta(), &cfg, &mut |_| {}).unwrap();
+    assert!(r.standard.is_empty() && r.latency.is_none());
+    let levels: Vec<usize> = r.concurrency.iter().map(|c| c.streams).collect();
+    assert_eq!(levels, [2, 1, 3]);
+    for c in &r.concurrency {
+        assert_eq!(c.samples.len(), c.streams);
+        assert_eq!(
+            (c.gen_tokens, c.prompt_tokens),
+            (8, concurrency::PROMPT_TOKENS)
+        );
+        assert!(c.samples.iter().all(|s| s.output_tokens == 8));
+        assert_eq!(c.per_stream_tok_s.n, c.streams);
+        assert!(
+            c.aggregate_tok_s > 0.0 && c.per_stream_tok_s.min > 0.0,
+            "{c:?}"
+        );
+        assert!(c.speedup.is_some(), "every level compares with N = 1");
+    }
+    assert_eq!(r.concurrency[1].speedup, Some(1.0));
+    // 1 warmup + 2 + 1 + 3 streams, each a distinct prompt.
+    let reqs = client.requests();
+    assert_eq!(reqs.len(), 7);
+    let mut firsts: Vec<Vec<u32>> = reqs
+        .iter()
+        .map(|r| match &r.prompt {
+            crate::engine::Prompt::Tokens(t) => t.clone(),
+            _ => panic!("token prompts"),
+        })
+        .collect();
+    assert!(firsts.iter().all(|t| t.len() == concurrency::PROMPT_TOKENS));
+    firsts.sort();
+    firsts.dedup();
+    assert_eq!(firsts.len(), 7, "distinct prompts");
+    let md = report::markdown(&report::BenchResults {
+        schema: report::SCHEMA.into(),
+        started: "now".into(),
+        machine: provenance::Machine::detect(),
+        config: cfg,
+        models: vec![r],
+        charts: vec![],
+    });
+    assert!(md.contains("## Concurrent streams"), "{md}");
+}
+
+#[test]
+fn aggregate_counts_tokens_after_each_first_over_the_decode_phase() {
+    let s = |first: f64, last: f64, n: usize| concurrency::StreamSample {
+        output_tokens: n,
+        first_token_ms: first,
+        last_token_ms: last,
+        tok_s: (n - 1) as f64 * 1000.0 / (last - first),
+    };
+    let r = concurrency::summarise(2, 11, vec![s(100.0, 1100.0, 11), s(200.0, 2100.0, 11)]);
+    // 20 tokens after the first ones over 100 → 2100 ms.
+    assert!(
+        (r.aggregate_tok_s - 10.0).abs() < 1e-9,
+        "{}",
+        r.aggregate_tok_s
+    );
+    assert!((r.decode_s - 2.0).abs() < 1e-9);
+    assert!((r.per_stream_tok_s.min - 10.0 * 1000.0 / 1900.0).abs() < 1e-9);
+    assert_eq!(r.ttft_ms.n, 2);
+}
+
+#[test]
+fn random_prompts_never_start_like_a_recent_one() {
+    let client = fake();
+    let mut ctx = Ctx::new(&client, 7).unwrap();
+    let firsts: Vec<u32> = (0..200).map(|_| ctx.random_tokens(3, None)[0]).collect();
+    for w in firsts.windows(RECENT_FIRSTS + 1) {
+        let mut d = w.to_vec();
+        d.sort();
+        d.dedup();
+        assert_eq!(d.len(), w.len(), "a first token repeats within {w:?}");
+    }
+}

@@ -16,7 +16,8 @@ use std::time::Instant;
 fn config(args: &BenchArgs) -> BenchConfig {
     let windows: Vec<Option<usize>> = args.max_kv_size.iter().map(|w| w.0).collect();
     BenchConfig {
-        standard: args.standard || (!args.latency && windows.is_empty()),
+        standard: args.standard
+            || (!args.latency && windows.is_empty() && args.concurrency.is_empty()),
         prompt_tokens: args.n_prompt.clone(),
         gen_tokens: args.n_gen.clone(),
         repetitions: args.repetitions.max(1),
@@ -26,6 +27,7 @@ fn config(args: &BenchArgs) -> BenchConfig {
         long_gen_tokens: args.gen_tokens.max(1),
         block: args.block.max(1),
         seed: args.seed,
+        concurrency: args.concurrency.clone(),
         ..BenchConfig::default()
     }
 }

@@ -26,6 +26,7 @@ pub fn engine_options(args: &EngineArgs, cfg: &Config) -> anyhow::Result<EngineO
             own_kernels: true,
         },
         prefill_chunk: cfg.prefill_chunk.max(1),
+        max_batch: cfg.max_batch.max(1),
     })
 }
 

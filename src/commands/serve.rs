@@ -41,6 +41,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         port: args.port,
         api_key: args.api_key,
         cors_origins: args.cors_origin,
+        concurrency: args.concurrency.unwrap_or(cfg.max_batch).max(1),
         queue: args.queue,
         defaults: Defaults {
             sampling: gen::sampling(&SamplingArgs::default(), cfg),

@@ -5,12 +5,15 @@
 
 pub mod detok;
 pub mod error;
-mod generate;
 pub mod kernels;
 pub mod kv;
 pub mod model;
+mod pool;
+mod prompt;
 pub mod request;
 pub mod sampler;
+mod scheduler;
+mod sequence;
 pub mod stop;
 pub mod template;
 pub mod tokenizer;
@@ -27,8 +30,12 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
     pub load: LoadOptions,
-    /// Largest number of prompt tokens fed to the model in one forward step.
+    /// Largest number of prompt tokens fed to the model in one forward step (all the
+    /// sequences prefilling in that step together; the oldest one always gets its chunk).
     pub prefill_chunk: usize,
+    /// Most sequences decoded together (continuous batching); more requests wait in
+    /// arrival order. Also how many idle KV caches are kept for prefix reuse.
+    pub max_batch: usize,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +43,7 @@ impl Default for EngineOptions {
         EngineOptions {
             load: LoadOptions::default(),
             prefill_chunk: 256,
+            max_batch: 8,
         }
     }
 }
@@ -68,6 +76,7 @@ pub fn parse_device(spec: &str) -> Result<Device, LoadError> {
     }
 }
 
+/// What handles send the engine thread.
 enum Command {
     Generate {
         req: Box<GenerateRequest>,
@@ -106,17 +115,7 @@ impl EngineHandle {
                     }
                 };
                 let _ = ready_tx.send(Ok(loaded.info.clone()));
-                let mut state = generate::EngineState::new(loaded, opts);
-                while let Ok(cmd) = rx.recv() {
-                    match cmd {
-                        Command::Generate {
-                            req,
-                            events,
-                            cancel,
-                        } => state.run(&req, &events, &cancel),
-                    }
-                }
-                tracing::debug!("engine thread exits: every handle dropped");
+                scheduler::Scheduler::new(loaded, opts).run(rx);
             })
             .map_err(|e| {
                 EngineError::Load(LoadError::Io {

@@ -51,7 +51,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Largest request body in bytes (413 past it).
     pub body_limit: usize,
-    /// Generations running at once, and how many more may wait (429 past them).
+    /// Generations running at once (the engine decodes them together, up to its
+    /// `max_batch`), and how many more may wait (429 past them).
     pub concurrency: usize,
     pub queue: usize,
     pub defaults: Defaults,
@@ -67,7 +68,7 @@ impl Default for ServerConfig {
             api_key: None,
             cors_origins: vec![],
             body_limit: 4 << 20,
-            concurrency: 1,
+            concurrency: crate::engine::EngineOptions::default().max_batch,
             queue: 16,
             defaults: Defaults::default(),
             handle_signals: false,

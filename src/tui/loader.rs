@@ -41,6 +41,7 @@ impl EngineLoader {
                     own_kernels: true,
                 },
                 prefill_chunk: cfg.prefill_chunk.max(1),
+                max_batch: cfg.max_batch.max(1),
             })
             .map_err(|e| e.to_string());
         EngineLoader {

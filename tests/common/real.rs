@@ -51,8 +51,8 @@ pub fn load_engine() -> EngineHandle {
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 
-/// One engine per test binary. The engine has a single KV cache slot, so a test holds the
-/// guard for as long as it needs its requests not to interleave with another test's.
+/// One engine per test binary. A test holds the guard for as long as its requests must
+/// not interleave with another test's (nor share the pool of idle KV caches with them).
 pub fn shared_engine() -> MutexGuard<'static, EngineHandle> {
     static ENGINE: OnceLock<Mutex<EngineHandle>> = OnceLock::new();
     ENGINE
