@@ -244,6 +244,14 @@ print(f"{cpu_model()}, {os.cpu_count()} CPUs; {threads} threads for both engines
       f"after a warmup; load average {load_start} at start, {load_end} at end; "
       f"llama.cpp from llama-cpp-python=={version} (build {meta['llama.cpp'].get('build_number')}, "
       f"{meta['llama.cpp'].get('build_commit')}{', ' + llama_extra if llama_extra else ''}); lmwb {meta['lmwb']['version']} ({meta['lmwb']['git_commit']})\n")
+try:
+    busy = float(load_start.split()[0]) >= (os.cpu_count() or 1)
+except ValueError:
+    busy = False
+if busy:
+    print(f"**Warning**: the load average at start ({load_start.split()[0]}) is at least the number of "
+          f"CPUs ({os.cpu_count()}): other processes share the cores, so these numbers are noise, "
+          f"not a verdict. Run on an otherwise idle machine.\n")
 for engine in ("llama.cpp", "lmwb"):
     print(f"## {engine}\n")
     table(["model", "threads", "test", "t/s"],
@@ -267,7 +275,7 @@ table(["model", "test", "llama.cpp t/s", "lmwb t/s", "lmwb/llama.cpp", "target",
 
 doc = dict(schema="lmwb.vs-llama-cpp/1", started=started,
            machine=dict(cpu=cpu_model(), logical_cpus=os.cpu_count(), os=platform.platform(),
-                        load_avg_at_start=load_start, load_avg_at_end=load_end),
+                        load_avg_at_start=load_start, load_avg_at_end=load_end, busy_at_start=busy),
            config=dict(threads=int(threads), repetitions=int(reps), n_prompt=512, n_gen=128,
                        models=files, lmwb_git_commit=git_commit()),
            engines=meta, results=rows,
