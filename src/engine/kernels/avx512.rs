@@ -100,7 +100,21 @@ pub unsafe fn tile<const CT: usize>(
     let mut acc23 = [_mm512_setzero_ps(); CT];
     let mut summs = [_mm256_setzero_ps(); CT];
     let row = |r: usize, b: usize| (r0 + r) * nb + b;
+    // The hardware prefetchers lose track of four short interleaved row streams, so the
+    // rows `PF` ahead are fetched by hand while these are computed (a hint: never faults).
+    const PF: usize = 8;
+    let (base, block_bytes) = match w {
+        W::Q4_0(x) => (x.as_ptr() as *const i8, std::mem::size_of::<BlockQ4_0>()),
+        W::Q4_1(x) => (x.as_ptr() as *const i8, std::mem::size_of::<BlockQ4_1>()),
+        W::Q8_0(x) => (x.as_ptr() as *const i8, std::mem::size_of::<BlockQ8_0>()),
+    };
+    let ahead = base.wrapping_add(row(PF, 0) * block_bytes);
+    let lines = (4 * nb * block_bytes).div_ceil(64);
+    let per = lines.div_ceil(nb);
     for b in 0..nb {
+        for i in 0..per {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add((b * per + i) * 64));
+        }
         // The four rows' scales (and Q4_1 mins) as f32: [d0, m0, d1, m1, d2, m2, d3, m3]
         // (the odd lanes are unused for Q4_0 and Q8_0).
         let (wsc, z01, z23) = match w {
