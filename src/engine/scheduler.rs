@@ -82,6 +82,8 @@ pub(crate) struct Scheduler {
     queue: Queue,
     /// Running sequences, in admission order.
     active: Vec<Sequence>,
+    /// Every step's logits (`vocab` per sequence), kept so decoding allocates no buffer.
+    logits: Vec<f32>,
 }
 
 /// How a sequence leaves after a step.
@@ -100,6 +102,7 @@ impl Scheduler {
             pool,
             queue: Queue::default(),
             active: Vec::new(),
+            logits: Vec::new(),
         }
     }
 
@@ -146,11 +149,7 @@ impl Scheduler {
 
     /// Retire cancelled sequences, then run one step of the others.
     fn step(&mut self) {
-        let (cancelled, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active)
-            .into_iter()
-            .partition(|s| s.is_cancelled());
-        self.active = running;
-        for s in cancelled {
+        for s in self.active.extract_if(.., |s| s.is_cancelled()) {
             s.finish(FinishReason::Cancelled, &self.m, &mut self.pool);
         }
         if self.active.is_empty() {
@@ -166,13 +165,15 @@ impl Scheduler {
             }
         }
         let t = Instant::now();
-        let out = self.m.model.forward_batch(&mut inputs);
+        let out = self.m.model.forward_batch_into(&mut inputs, &mut self.logits);
         let dt = t.elapsed();
+        let stepped = inputs.len();
         drop(inputs);
         let mut exits: Vec<Option<Exit>> = Vec::with_capacity(self.active.len());
         match out {
-            Ok(logits) => {
-                let mut logits = logits.into_iter();
+            Ok(()) => {
+                let vocab = self.logits.len() / stepped.max(1);
+                let mut logits = self.logits.chunks_exact_mut(vocab.max(1));
                 for (s, w) in self.active.iter_mut().zip(&planned) {
                     let Some(w) = w else {
                         exits.push(None);

@@ -187,7 +187,7 @@ impl Sequence {
     pub(crate) fn advance(
         &mut self,
         want: Want,
-        logits: Vec<f32>,
+        logits: &mut [f32],
         dt: Duration,
         m: &LoadedModel,
     ) -> Result<Option<FinishReason>, EngineError> {
@@ -217,14 +217,14 @@ impl Sequence {
 
     fn sample(
         &mut self,
-        mut logits: Vec<f32>,
+        logits: &mut [f32],
         m: &LoadedModel,
     ) -> Result<Option<FinishReason>, EngineError> {
         if self.max_tokens == 0 {
             return Ok(Some(FinishReason::Length));
         }
         let tok = &m.tokenizer;
-        let id = self.sampler.sample(&mut logits, &self.history);
+        let id = self.sampler.sample(logits, &self.history);
         if self.stats.generated_tokens == 0 {
             self.stats.ttft_ms = ms(self.t0.elapsed());
         }

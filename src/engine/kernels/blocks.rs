@@ -93,13 +93,33 @@ fn quantize_block(x: &[f32], qs: &mut [i8; 32]) -> (f32, i32) {
 }
 
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx2::available() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { super::quant_x86::quantize_row_q8_0(x, out) };
+    }
+    quantize_row_q8_0_scalar(x, out)
+}
+
+pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx2::available() {
+        // SAFETY: AVX2, FMA and F16C were detected at run time.
+        return unsafe { super::quant_x86::quantize_row_q8_1(x, out) };
+    }
+    quantize_row_q8_1_scalar(x, out)
+}
+
+/// The portable reference of [`quantize_row_q8_0`].
+pub fn quantize_row_q8_0_scalar(x: &[f32], out: &mut [BlockQ8_0]) {
     for (b, chunk) in out.iter_mut().zip(x.chunks_exact(QK)) {
         let (d, _) = quantize_block(chunk, &mut b.qs);
         b.d = f16::from_f32(d);
     }
 }
 
-pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
+/// The portable reference of [`quantize_row_q8_1`].
+pub fn quantize_row_q8_1_scalar(x: &[f32], out: &mut [BlockQ8_1]) {
     for (b, chunk) in out.iter_mut().zip(x.chunks_exact(QK)) {
         let (d, sum) = quantize_block(chunk, &mut b.qs);
         b.d = f16::from_f32(d);

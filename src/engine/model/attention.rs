@@ -28,45 +28,36 @@ impl View<'_> {
     }
 }
 
-/// Dot product with eight accumulators in a fixed order.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut tail = 0f32;
-    for i in chunks * 8..a.len() {
-        tail += a[i] * b[i];
-    }
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
-}
-
-/// ggml's `ggml_vec_dot_f16` on AVX-512 for 64-wide rows: four 16-lane partial sums,
-/// combined pairwise, then a 16-lane tree reduction. Inputs are F16 values.
+/// ggml's `ggml_vec_dot_f16` as its AVX-512 build computes it: per 64-value step four
+/// 16-lane running sums of fused products, those combined pairwise and reduced as
+/// `_mm512_reduce_add_ps` does, then the leftover values added in f64. Inputs are F16
+/// values.
 fn dot_f16(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != 64 {
-        return dot(a, b);
-    }
-    let mut x = [[0f32; 16]; 4];
-    for (j, xj) in x.iter_mut().enumerate() {
-        for (l, v) in xj.iter_mut().enumerate() {
-            *v = a[16 * j + l] * b[16 * j + l];
+    let n = a.len().min(b.len());
+    let np = n / 64 * 64;
+    let mut sum = [[0f32; 16]; 4];
+    for st in (0..np).step_by(64) {
+        for (j, sj) in sum.iter_mut().enumerate() {
+            for (l, s) in sj.iter_mut().enumerate() {
+                let i = st + 16 * j + l;
+                *s = a[i].mul_add(b[i], *s);
+            }
         }
     }
     let mut s = [0f32; 16];
     for l in 0..16 {
-        s[l] = (x[0][l] + x[2][l]) + (x[1][l] + x[3][l]);
+        s[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
     }
     let mut h = [0f32; 8];
     for l in 0..8 {
         h[l] = s[l] + s[l + 8];
     }
     let q = [h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]];
-    (q[0] + q[2]) + (q[1] + q[3])
+    let mut r = ((q[0] + q[2]) + (q[1] + q[3])) as f64;
+    for i in np..n {
+        r += (a[i] * b[i]) as f64;
+    }
+    r as f32
 }
 
 /// The F16 accumulator of the V sum, kept as f32 values that are exactly F16 numbers.
@@ -259,6 +250,74 @@ pub fn flash_row_f16(
     }
 }
 
+/// The heads of one KV head (`q` and `out` hold `rep` rows of `dim` values, head after
+/// head) over its first `len` cache rows: each head's output is [`flash_row_f16`]'s, bit
+/// for bit. With AVX-512 the cache rows are converted once for up to four heads at a time
+/// ([`super::attention_x86`]); `acc` is scratch for the other paths (`dim` values).
+pub fn flash_group_f16(
+    q: &[f32],
+    k: &F16Rows,
+    v: &F16Rows,
+    (len, dim): (usize, usize),
+    scale: f32,
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::engine::kernels::use_avx512() && super::attention_x86::supports(dim) {
+        let rep = q.len() / dim;
+        let mut h = 0;
+        while h < rep {
+            let g = (rep - h).min(4);
+            let (qs, os) = (&q[h * dim..(h + g) * dim], &mut out[h * dim..(h + g) * dim]);
+            // SAFETY: AVX-512 was detected at run time; rows hold `dim` = 16·NV values.
+            unsafe { group_avx512(g, dim, qs, k, v, len, scale, os) };
+            h += g;
+        }
+        return;
+    }
+    for (qh, oh) in q.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        flash_row_f16(qh, k, v, len, scale, acc, oh);
+    }
+}
+
+/// [`super::attention_x86::attend_group`] for `g` heads (1–4) of size `dim` (64 or 128).
+///
+/// # Safety
+/// As `attend_group`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn group_avx512(
+    g: usize,
+    dim: usize,
+    q: &[f32],
+    k: &F16Rows,
+    v: &F16Rows,
+    len: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    use super::attention_x86::attend_group;
+    macro_rules! run {
+        ($g:literal, $nv:literal) => {{
+            let qs: [&[f32]; $g] = std::array::from_fn(|i| &q[i * dim..(i + 1) * dim]);
+            let mut it = out.chunks_exact_mut(dim);
+            let os: [&mut [f32]; $g] = std::array::from_fn(|_| it.next().expect("g heads"));
+            attend_group::<$g, $nv>(qs, k, v, len, scale, os)
+        }};
+    }
+    match (g, dim) {
+        (1, 64) => run!(1, 4),
+        (2, 64) => run!(2, 4),
+        (3, 64) => run!(3, 4),
+        (4, 64) => run!(4, 4),
+        (1, _) => run!(1, 8),
+        (2, _) => run!(2, 8),
+        (3, _) => run!(3, 8),
+        _ => run!(4, 8),
+    }
+}
+
 /// `q (heads, n, dim)` contiguous; `k`, `v (kv_heads, total, dim)` (views of the cache).
 /// New row i sees cache entries `0..visible(i)`. Returns `(n, heads * dim)`.
 pub fn attend_cpu(
@@ -301,4 +360,65 @@ pub fn attend_cpu(
         flash_row(qrow, &kview, &vview, kvh, len, dim, scale, o);
     });
     Tensor::from_vec(out, (n, nh * dim), q.device())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn f16s(n: usize, rng: &mut rand::rngs::StdRng, amp: f32) -> Vec<f16> {
+        (0..n).map(|_| f16::from_f32(rng.random_range(-amp..amp))).collect()
+    }
+
+    /// The grouped kernel (AVX-512 where the CPU has it) gives every head the bits of the
+    /// one-row reference, for head sizes 64 and 128 (the kernel's), 96 (the fallback),
+    /// 1 to 7 heads per KV head and cache lengths from 1 to 300.
+    #[test]
+    fn grouped_attention_equals_the_one_row_reference() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for dim in [64, 96, 128] {
+            for rep in 1..=7 {
+                let nkv = 2;
+                let stride = nkv * dim;
+                let total = 300;
+                // Large keys give peaked softmaxes (many new maxima), small ones flat ones.
+                let amp = if rep % 2 == 0 { 4.0 } else { 0.5 };
+                let kc = f16s(total * stride, &mut rng, amp);
+                let vc = f16s(total * stride, &mut rng, 1.0);
+                let q: Vec<f32> = f16s(rep * dim, &mut rng, 1.0).iter().map(|h| h.to_f32()).collect();
+                for len in [1, 7, 64, 65, 300] {
+                    let g = 1;
+                    let rows = |data| F16Rows { data, stride, offset: g * dim };
+                    let scale = 1.0 / (dim as f32).sqrt();
+                    let mut acc = vec![0f32; dim];
+                    let mut got = vec![0f32; rep * dim];
+                    flash_group_f16(&q, &rows(&kc), &rows(&vc), (len, dim), scale, &mut acc, &mut got);
+                    for h in 0..rep {
+                        let mut want = vec![0f32; dim];
+                        let qh = &q[h * dim..(h + 1) * dim];
+                        flash_row_f16(qh, &rows(&kc), &rows(&vc), len, scale, &mut acc, &mut want);
+                        let gh = &got[h * dim..(h + 1) * dim];
+                        for (d, (a, b)) in gh.iter().zip(&want).enumerate() {
+                            assert_eq!(a.to_bits(), b.to_bits(), "dim {dim} rep {rep} len {len} head {h} [{d}]: {a} vs {b}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// ggml's F16 dot product: for 64 values the four partial products are single
+    /// roundings, and the result never depends on anything but the inputs' order.
+    #[test]
+    fn f16_dot_follows_ggml_steps() {
+        let a: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..64).map(|i| (i as f32 * 0.11).cos()).collect();
+        let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        assert!((dot_f16(&a, &b) as f64 - exact).abs() < 1e-5);
+        // 80 values: one 64-value step, then 16 leftovers summed in f64.
+        let a: Vec<f32> = (0..80).map(|i| i as f32).collect();
+        let ones = vec![1f32; 80];
+        assert_eq!(dot_f16(&a, &ones), (0..80).sum::<i32>() as f32);
+    }
 }

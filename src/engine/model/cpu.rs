@@ -7,11 +7,12 @@
 //! same kernels, RMS norm, RoPE, F16 cache and flash attention. A sequence's logits are
 //! bit-identical whether it runs alone or in a batch.
 
-use super::attention::{flash_row_f16, F16Rows};
+use super::attention::{flash_group_f16, F16Rows};
 use super::llama::SeqStep;
 use super::norm::{rms_norm_ggml, swiglu_ggml};
 use super::rope::Rope;
 use super::weights::{Linear, Matrix};
+use crate::engine::kernels::par::{self, Rows};
 use crate::engine::kernels::{matmul, Acts, Job, QWeight};
 use candle_core::utils::barrier_pool;
 use candle_core::{Result, Tensor};
@@ -79,7 +80,10 @@ struct Scratch {
     cos: Vec<f32>,
     sin: Vec<f32>,
     last: Vec<f32>,
-    logits: Vec<f32>,
+    /// Per sequence of the step: cache entries after this layer's append, first
+    /// attention item.
+    totals: Vec<usize>,
+    seq_rows: Vec<usize>,
     acts: Acts,
 }
 
@@ -158,111 +162,98 @@ impl CpuModel {
         })
     }
 
-    /// One step for every sequence in `steps`; `x0` holds the embeddings of all their
-    /// tokens, sequence after sequence. Returns each sequence's last-token logits.
-    pub fn forward(&self, steps: &mut [SeqStep<'_>], x0: &[f32], rope: &Rope) -> Result<Vec<Vec<f32>>> {
+    /// One step for every sequence in `steps`: `embed(id, row)` writes a token's
+    /// embedding; each sequence's last-token logits go to `logits` (`vocab` values per
+    /// sequence, sequence after sequence). Nothing is allocated once the scratch buffers
+    /// have grown to the batch.
+    pub fn forward(
+        &self,
+        steps: &mut [SeqStep<'_>],
+        embed: impl Fn(u32, &mut [f32]) -> Result<()>,
+        rope: &Rope,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let (nh, nkv, hd, hidden) = (self.n_heads, self.n_kv_heads, self.head_dim, self.hidden);
         let (qw, kvw) = (nh * hd, nkv * hd);
         let m: usize = steps.iter().map(|st| st.tokens.len()).sum();
-        let views = steps
-            .iter_mut()
-            .map(|st| st.cache.begin(st.tokens.len()))
-            .collect::<Result<Vec<_>>>()?;
+        for st in steps.iter_mut() {
+            st.cache.begin(st.tokens.len())?;
+        }
 
-        // RoPE tables: one row per token, at its sequence's next positions.
+        // Embeddings and RoPE tables: one row per token, at its sequence's next positions.
         let half = rope.half();
-        grow(&mut s.cos, m * half);
-        grow(&mut s.sin, m * half);
+        let (x, cos, sin) = (grow(&mut s.x, m * hidden), grow(&mut s.cos, m * half), grow(&mut s.sin, m * half));
         let mut row = 0;
         for st in steps.iter() {
             let start = st.cache.next_pos();
-            for i in 0..st.tokens.len() {
+            for (i, &id) in st.tokens.iter().enumerate() {
+                embed(id, &mut x[row * hidden..(row + 1) * hidden])?;
                 let r = row * half..(row + 1) * half;
-                rope.row(start + i, &mut s.cos[r.clone()], &mut s.sin[r]);
+                rope.row(start + i, &mut cos[r.clone()], &mut sin[r]);
                 row += 1;
             }
         }
 
-        grow(&mut s.x, m * hidden).copy_from_slice(&x0[..m * hidden]);
         let ffw = self.blocks.first().map(|b| b.gate.w.dims().0).unwrap_or(0);
+        grow(&mut s.h, m * ffw.max(hidden));
+        grow(&mut s.proj, m * hidden);
+        let eps = self.eps;
+        let mut pending = false; // `proj` holds a residual still to add to `x`
         for (layer, b) in self.blocks.iter().enumerate() {
             // Attention.
-            rms_norm_ggml(&s.x[..m * hidden], &b.attn_norm, self.eps, grow(&mut s.h, m * hidden));
+            residual_norm(&mut s.x[..m * hidden], &s.proj[..m * hidden], pending, &b.attn_norm, eps, &mut s.h);
             s.acts.set(m, hidden);
             for l in [&b.q, &b.k, &b.v] {
                 s.acts.prepare(&s.h, l.w.act_kind());
             }
             let (q, k, v) = (grow(&mut s.q, m * qw), grow(&mut s.k, m * kvw), grow(&mut s.v, m * kvw));
             matmul(&mut [b.q.job(&s.acts, q), b.k.job(&s.acts, k), b.v.job(&s.acts, v)]);
-            b.q.add_bias(q);
-            b.k.add_bias(k);
-            b.v.add_bias(v);
-            if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
-                norm_heads(q, qn, self.eps);
-                norm_heads(k, kn, self.eps);
-            }
-            for r in 0..m {
-                let (c, sn) = (&s.cos[r * half..(r + 1) * half], &s.sin[r * half..(r + 1) * half]);
-                for h in q[r * qw..(r + 1) * qw].chunks_exact_mut(hd) {
-                    rope.rotate(h, c, sn);
-                    // The query is rounded to F16, as ggml converts it to the cache's type.
-                    h.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
-                }
-                for h in k[r * kvw..(r + 1) * kvw].chunks_exact_mut(hd) {
-                    rope.rotate(h, c, sn);
-                }
+            self.post_qkv(b, (q, k, v), (&s.cos[..m * half], &s.sin[..m * half]), rope);
+            let mut row0 = 0;
+            s.totals.clear();
+            for st in steps.iter_mut() {
+                let rows = row0..row0 + st.tokens.len();
+                let (kn, vn) = (&k[rows.start * kvw..rows.end * kvw], &v[rows.start * kvw..rows.end * kvw]);
+                s.totals.push(st.cache.append_raw(layer, kvw, kn, vn)?);
+                row0 = rows.end;
             }
             let att = grow(&mut s.att, m * qw);
-            let mut row0 = 0;
-            let scale = 1.0 / (hd as f32).sqrt();
-            for (st, view) in steps.iter_mut().zip(&views) {
-                let n = st.tokens.len();
-                let rows = row0..row0 + n;
-                let total = st.cache.append_raw(
-                    layer,
-                    kvw,
-                    &k[rows.start * kvw..rows.end * kvw],
-                    &v[rows.start * kvw..rows.end * kvw],
-                )?;
-                debug_assert!(total >= view.n_new);
-                let (kc, vc) = st.cache.raw(layer);
-                attend(
-                    &q[rows.start * qw..rows.end * qw],
-                    (kc, vc),
-                    (nh, nkv, hd),
-                    total,
-                    scale,
-                    &mut att[rows.start * qw..rows.end * qw],
-                );
-                row0 += n;
-            }
+            attend(steps, layer, q, (nh, nkv, hd), (&s.totals, &mut s.seq_rows), att);
             s.acts.set(m, qw);
             s.acts.prepare(att, b.o.w.act_kind());
-            let proj = grow(&mut s.proj, m * hidden);
+            let proj = &mut s.proj[..m * hidden];
             matmul(&mut [b.o.job(&s.acts, proj)]);
             b.o.add_bias(proj);
-            s.x[..m * hidden].iter_mut().zip(proj.iter()).for_each(|(x, p)| *x += p);
 
             // Feed-forward.
-            rms_norm_ggml(&s.x[..m * hidden], &b.ffn_norm, self.eps, grow(&mut s.h, m * hidden));
+            residual_norm(&mut s.x[..m * hidden], &s.proj[..m * hidden], true, &b.ffn_norm, eps, &mut s.h);
             s.acts.set(m, hidden);
             s.acts.prepare(&s.h, b.gate.w.act_kind());
             s.acts.prepare(&s.h, b.up.w.act_kind());
             let (gate, up) = (grow(&mut s.gate, m * ffw), grow(&mut s.up, m * ffw));
             matmul(&mut [b.gate.job(&s.acts, gate), b.up.job(&s.acts, up)]);
-            b.gate.add_bias(gate);
-            b.up.add_bias(up);
             // silu(gate) · up, into `h` (ffw wide).
-            let act = grow(&mut s.h, m * ffw.max(hidden));
-            swiglu_ggml(gate, up, &mut act[..m * ffw]);
+            let act = &mut s.h[..m * ffw];
+            let (g, u, a) = (Rows::new(gate, ffw), Rows::new(up, ffw), Rows::new(act, ffw));
+            par::for_rows(m, ffw, |r| {
+                // SAFETY: each row range is handed to one thread.
+                let (g, u, a) = unsafe { (g.get(r.clone()), u.get(r.clone()), a.get(r)) };
+                b.gate.add_bias(g);
+                b.up.add_bias(u);
+                swiglu_ggml(g, u, a);
+            });
             s.acts.set(m, ffw);
-            s.acts.prepare(&act[..m * ffw], b.down.w.act_kind());
-            let proj = grow(&mut s.proj, m * hidden);
+            s.acts.prepare(&s.h[..m * ffw], b.down.w.act_kind());
+            let proj = &mut s.proj[..m * hidden];
             matmul(&mut [b.down.job(&s.acts, proj)]);
             b.down.add_bias(proj);
-            s.x[..m * hidden].iter_mut().zip(proj.iter()).for_each(|(x, p)| *x += p);
+            pending = true;
+        }
+        if pending {
+            let x = &mut s.x[..m * hidden];
+            x.iter_mut().zip(&s.proj[..m * hidden]).for_each(|(x, p)| *x += p);
         }
 
         // The last token of each sequence → norm → logits.
@@ -277,14 +268,82 @@ impl CpuModel {
         let vocab = self.lm_head.w.dims().0;
         s.acts.set(seqs, hidden);
         s.acts.prepare(last, self.lm_head.w.act_kind());
-        let logits = grow(&mut s.logits, seqs * vocab);
-        matmul(&mut [self.lm_head.job(&s.acts, logits)]);
+        logits.resize(seqs * vocab, 0.0);
+        matmul(&mut [self.lm_head.job(&s.acts, &mut logits[..seqs * vocab])]);
         self.lm_head.add_bias(logits);
         for st in steps.iter_mut() {
             st.cache.commit(st.tokens);
         }
-        Ok(logits.chunks_exact(vocab).map(|l| l.to_vec()).collect())
+        Ok(())
     }
+
+    /// Biases, QK norm, RoPE, and the query rounded to F16 (as ggml converts it to the
+    /// cache's type), row by row on the pool.
+    fn post_qkv(&self, b: &CpuBlock, (q, k, v): (&mut [f32], &mut [f32], &mut [f32]), (cos, sin): (&[f32], &[f32]), rope: &Rope) {
+        let (hd, half) = (self.head_dim, rope.half());
+        let (qw, kvw) = (self.n_heads * hd, self.n_kv_heads * hd);
+        let m = q.len() / qw;
+        let (qr, kr, vr) = (Rows::new(q, qw), Rows::new(k, kvw), Rows::new(v, kvw));
+        par::for_rows(m, qw + 2 * kvw, |rows| {
+            for r in rows {
+                // SAFETY: each row is handed to one thread.
+                let (q, k, v) = unsafe { (qr.get(r..r + 1), kr.get(r..r + 1), vr.get(r..r + 1)) };
+                b.q.add_bias(q);
+                b.k.add_bias(k);
+                b.v.add_bias(v);
+                if let (Some(qn), Some(kn)) = (&b.q_norm, &b.k_norm) {
+                    norm_heads(q, qn, self.eps);
+                    norm_heads(k, kn, self.eps);
+                }
+                let (c, sn) = (&cos[r * half..(r + 1) * half], &sin[r * half..(r + 1) * half]);
+                for h in q.chunks_exact_mut(hd) {
+                    rope.rotate(h, c, sn);
+                }
+                round_f16_in_place(q);
+                for h in k.chunks_exact_mut(hd) {
+                    rope.rotate(h, c, sn);
+                }
+            }
+        });
+    }
+}
+
+/// `x += proj` (when `add`), then `h = rms_norm(x)`, row by row on the pool.
+fn residual_norm(x: &mut [f32], proj: &[f32], add: bool, w: &[f32], eps: f32, h: &mut [f32]) {
+    let dim = w.len();
+    let m = x.len() / dim;
+    let (xr, hr) = (Rows::new(x, dim), Rows::new(&mut h[..m * dim], dim));
+    par::for_rows(m, dim, |r| {
+        // SAFETY: each row range is handed to one thread.
+        let (x, h) = unsafe { (xr.get(r.clone()), hr.get(r.clone())) };
+        if add {
+            x.iter_mut().zip(&proj[r.start * dim..r.end * dim]).for_each(|(x, p)| *x += p);
+        }
+        rms_norm_ggml(x, w, eps, h);
+    });
+}
+
+/// Round to F16 precision and back, in place.
+fn round_f16_in_place(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::engine::kernels::avx2::available() {
+        // SAFETY: F16C was detected at run time.
+        return unsafe { round_f16_f16c(x) };
+    }
+    x.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn round_f16_f16c(x: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n8 = x.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let p = x.as_mut_ptr().add(i);
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(p));
+        _mm256_storeu_ps(p, _mm256_cvtph_ps(h));
+    }
+    x[n8..].iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
 }
 
 /// RMS norm of every head's vector (Qwen3's QK norm).
@@ -297,47 +356,59 @@ fn norm_heads(x: &mut [f32], w: &[f32], eps: f32) {
     }
 }
 
-/// A raw pointer the pool's workers may share; each writes disjoint rows.
-struct SyncPtr(*mut f32);
-unsafe impl Sync for SyncPtr {}
-unsafe impl Send for SyncPtr {}
-
-/// Attention of one sequence's `n` new rows over its cache (`total` entries visible
-/// after this step; new row i sees `total - n + i + 1`), every (row, head) on the pool.
+/// Attention of every sequence's new rows over its cache, one item per (row, KV head)
+/// with the query heads sharing that KV head, all sequences in one dispatch. New row `i`
+/// of a sequence whose cache holds `total` entries after this step sees `total - n + i + 1`.
+/// `totals[s]` is sequence `s`'s cache length after this step's append; `seq_rows` is
+/// scratch (the first item of each sequence).
 fn attend(
+    steps: &[SeqStep<'_>],
+    layer: usize,
     q: &[f32],
-    (kc, vc): (&[half::f16], &[half::f16]),
     (nh, nkv, hd): (usize, usize, usize),
-    total: usize,
-    scale: f32,
+    (totals, seq_rows): (&[usize], &mut Vec<usize>),
     out: &mut [f32],
 ) {
     let qw = nh * hd;
-    let n = q.len() / qw;
-    let rep = nh / nkv;
-    let dst = SyncPtr(out.as_mut_ptr());
-    let dst = &dst;
-    let work = |items: std::ops::Range<usize>| {
+    let group = (nh / nkv) * hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    seq_rows.clear();
+    let (mut items, mut work, mut row0) = (0, 0, 0);
+    for (st, &total) in steps.iter().zip(totals) {
+        seq_rows.push(items);
+        let n = st.tokens.len();
+        items += n * nkv;
+        work += n * nh * total;
+        row0 += n;
+    }
+    debug_assert_eq!(row0 * qw, q.len());
+    let dst = Rows::new(out, group);
+    let seq_rows = &seq_rows[..];
+    let run = |range: std::ops::Range<usize>| {
         let mut acc = [0f32; 256];
-        for idx in items {
-            let (i, h) = (idx / nh, idx % nh);
-            let kvh = h / rep;
+        for idx in range {
+            let si = seq_rows.partition_point(|&s| s <= idx) - 1;
+            let st = &steps[si];
+            let (n, total) = (st.tokens.len(), totals[si]);
+            let (i, g) = ((idx - seq_rows[si]) / nkv, (idx - seq_rows[si]) % nkv);
+            let (kc, vc) = st.cache.raw(layer);
             let rows = |data| F16Rows {
                 data,
                 stride: nkv * hd,
-                offset: kvh * hd,
+                offset: g * hd,
             };
-            let qrow = &q[i * qw + h * hd..i * qw + (h + 1) * hd];
-            // SAFETY: each (row, head) slice of `out` is written by exactly one item.
-            let o = unsafe { std::slice::from_raw_parts_mut(dst.0.add(i * qw + h * hd), hd) };
+            // Rows of this sequence start at item seq_rows[si] / nkv of the whole step.
+            let r = seq_rows[si] / nkv + i;
+            let qs = &q[r * qw + g * group..r * qw + (g + 1) * group];
+            // SAFETY: each (row, KV head) slice of `out` is written by exactly one item.
+            let o = unsafe { dst.get(r * nkv + g..r * nkv + g + 1) };
             let len = total - n + i + 1;
-            flash_row_f16(qrow, &rows(kc), &rows(vc), len, scale, &mut acc[..hd], o);
+            flash_group_f16(qs, &rows(kc), &rows(vc), (len, hd), scale, &mut acc[..hd], o);
         }
     };
-    let items = n * nh;
-    if items * total < 4096 {
-        work(0..items);
+    if work < 4096 {
+        run(0..items);
     } else {
-        barrier_pool().execute_chunked(items, work);
+        barrier_pool().execute_chunked(items, run);
     }
 }

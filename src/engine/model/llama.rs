@@ -174,35 +174,41 @@ impl Llama {
     /// (`vocab` f32 values). Every sequence's result is bit-identical to running it alone
     /// with [`Self::forward`] (rows are computed independently, in a fixed order).
     pub fn forward_batch(&self, steps: &mut [SeqStep<'_>]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::new();
+        self.forward_batch_into(steps, &mut out)?;
+        let vocab = out.len() / steps.len().max(1);
+        Ok(out.chunks_exact(vocab.max(1)).map(|l| l.to_vec()).collect())
+    }
+
+    /// [`Self::forward_batch`] into `logits` (`vocab` values per sequence, in order), a
+    /// buffer the caller keeps: on the CPU path a decode step then allocates nothing.
+    pub fn forward_batch_into(&self, steps: &mut [SeqStep<'_>], logits: &mut Vec<f32>) -> Result<()> {
+        if steps.iter().any(|s| s.tokens.is_empty()) {
+            candle_core::bail!("a forward step needs at least one token per sequence");
+        }
         if let Some(cpu) = &self.cpu {
-            let hidden = self.cfg.hidden_size;
-            let m: usize = steps.iter().map(|s| s.tokens.len()).sum();
-            if steps.iter().any(|s| s.tokens.is_empty()) {
-                candle_core::bail!("a forward step needs at least one token per sequence");
-            }
-            let mut x = vec![0f32; m * hidden];
-            let ids = steps.iter().flat_map(|s| s.tokens.iter().copied());
-            match &self.embed {
-                Matrix::Ggml(w) => {
-                    for (id, row) in ids.zip(x.chunks_exact_mut(hidden)) {
+            let embed = |id: u32, row: &mut [f32]| -> Result<()> {
+                match &self.embed {
+                    Matrix::Ggml(w) => {
                         if id as usize >= w.dims().0 {
                             candle_core::bail!("token id {id} is outside the vocabulary of {}", w.dims().0);
                         }
                         w.dequantize_row(id as usize, row);
                     }
+                    Matrix::Candle(_) => {
+                        let t = self.embed.embedding(&Tensor::new(&[id], &self.device)?)?;
+                        row.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
+                    }
                 }
-                Matrix::Candle(_) => {
-                    let ids: Vec<u32> = ids.collect();
-                    let t = self.embed.embedding(&Tensor::new(ids.as_slice(), &self.device)?)?;
-                    x.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
-                }
-            }
-            return cpu.forward(steps, &x, &self.rope);
+                Ok(())
+            };
+            return cpu.forward(steps, embed, &self.rope, logits);
         }
-        steps
-            .iter_mut()
-            .map(|s| self.forward(s.tokens, s.cache)?.to_vec1::<f32>())
-            .collect()
+        logits.clear();
+        for s in steps.iter_mut() {
+            logits.extend(self.forward(s.tokens, s.cache)?.to_vec1::<f32>()?);
+        }
+        Ok(())
     }
 
     /// Run `tokens` through the model, appending to `cache`; returns the logits of the last

@@ -2,6 +2,8 @@
 //! chat template and a description ([`ModelInfo`]).
 
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_x86;
 pub mod config;
 mod cpu;
 pub mod llama;

@@ -93,17 +93,7 @@ impl Rope {
     /// Rotate one head's vector in place (see [`Self::apply_cpu`] for the arithmetic).
     #[inline]
     pub fn rotate(&self, x: &mut [f32], cos: &[f32], sin: &[f32]) {
-        let half = cos.len();
-        for i in 0..half {
-            let (c, s) = (cos[i], sin[i]);
-            let (a, b) = match self.style {
-                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-                RopeStyle::Halves => (i, i + half),
-            };
-            let (x0, x1) = (x[a], x[b]);
-            x[a] = x0.mul_add(c, -(x1 * s));
-            x[b] = x0.mul_add(s, x1 * c);
-        }
+        rotate_pairs(x, cos, sin, self.style == RopeStyle::Interleaved);
     }
 
     /// Rotate `x` of shape `(1, heads, n, head_dim)`.
@@ -133,5 +123,19 @@ impl Rope {
             self.rotate(x, &cs[r.clone()], &ss[r]);
         }
         Tensor::from_vec(out, (b, heads, n, dim), x.device())
+    }
+}
+
+crate::engine::fast::fast_fn! {
+    /// Rotate each pair (`2i, 2i+1` interleaved, else `i, i + half`) by its angle.
+    fn rotate_pairs(x: &mut [f32], cos: &[f32], sin: &[f32], interleaved: bool) {
+        let half = cos.len();
+        for i in 0..half {
+            let (c, s) = (cos[i], sin[i]);
+            let (a, b) = if interleaved { (2 * i, 2 * i + 1) } else { (i, i + half) };
+            let (x0, x1) = (x[a], x[b]);
+            x[a] = x0.mul_add(c, -(x1 * s));
+            x[b] = x0.mul_add(s, x1 * c);
+        }
     }
 }
