@@ -9,6 +9,8 @@ pub mod dot;
 pub mod kquants;
 pub mod par;
 #[cfg(target_arch = "x86_64")]
+pub mod vnni;
+#[cfg(target_arch = "x86_64")]
 mod quant_x86;
 
 use blocks::{
@@ -71,6 +73,9 @@ pub struct Acts {
     q8k: Vec<kquants::BlockQ8K>,
     /// Lane offsets of the Q8_0 blocks for the AVX-512 tiles (see [`avx512::lane_offsets`]).
     offs: Vec<([i32; 8], [i32; 8])>,
+    /// The Q8_0 blocks' scales as f32, block-major (block b of row c at b·m + c), for
+    /// the AVX-512 tiles of several rows ([`vnni`]).
+    d0: Vec<f32>,
     ready: [bool; 3],
     m: usize,
     k: usize,
@@ -105,6 +110,9 @@ impl Acts {
                         ob.iter_mut().zip(qb.iter()).for_each(|(o, b)| *o = avx512::lane_offsets(b));
                     }
                 });
+                if wide && m > 1 {
+                    block_major(&self.q8_0, m, per, &mut self.d0, |b| b.d.to_f32());
+                }
                 self.ready[0] = true;
             }
             ActKind::Q8K if !self.ready[2] => {
@@ -132,6 +140,30 @@ impl Acts {
                 self.ready[1] = true;
             }
             _ => {}
+        }
+    }
+}
+
+impl Acts {
+    /// The prepared Q8_0 rows as the [`vnni`] tiles read them.
+    #[cfg(target_arch = "x86_64")]
+    fn vnni(&self) -> vnni::Acts<'_> {
+        vnni::Acts {
+            qs: self.q8_0.as_ptr().cast::<i8>().wrapping_add(2),
+            block: std::mem::size_of::<BlockQ8_0>(),
+            offs: &self.offs,
+            d: &self.d0,
+            m: self.m,
+        }
+    }
+}
+
+/// `f` of every block, block-major: block `b` of row `c` at `b·m + c`.
+fn block_major<B>(blocks: &[B], m: usize, per: usize, out: &mut Vec<f32>, f: impl Fn(&B) -> f32) {
+    out.resize(m * per, 0.0);
+    for (c, row) in blocks.chunks_exact(per).enumerate() {
+        for (b, blk) in row.iter().enumerate() {
+            out[b * m + c] = f(blk);
         }
     }
 }
@@ -229,6 +261,61 @@ unsafe fn rows_tiled(
             let mut out = [[0f32; 4]; 1];
             avx512::tile::<1>(w, a, nb, r, c, &mut out);
             std::ptr::copy_nonoverlapping(out[0].as_ptr(), dst.add(c * n + r), 4);
+        }
+        r += 4;
+    }
+    for r in r..rows.end {
+        for c in 0..m {
+            *dst.add(c * n + r) = dot1(r, c);
+        }
+    }
+}
+
+/// Weight rows `rows` × every activation row with the [`vnni`] tiles: four rows by four
+/// activation rows at a time, leftover rows by the single-row dots.
+///
+/// # Safety
+/// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
+#[cfg(target_arch = "x86_64")]
+unsafe fn rows_cells<B: vnni::Weight>(
+    w: &[B],
+    a: vnni::Acts<'_>,
+    (m, n, nb): (usize, usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: *mut f32,
+    dot1: impl Fn(usize, usize) -> f32,
+) {
+    unsafe fn put<const C: usize>(out: &[[f32; 4]; C], dst: *mut f32, n: usize, r: usize, c: usize) {
+        for (i, o) in out.iter().enumerate() {
+            std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
+        }
+    }
+    let mut r = rows.start;
+    while r + 4 <= rows.end {
+        let mut c = 0;
+        while c + 4 <= m {
+            let mut out = [[0f32; 4]; 4];
+            vnni::tile::<B, 4>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
+            c += 4;
+        }
+        match m - c {
+            3 => {
+                let mut out = [[0f32; 4]; 3];
+                vnni::tile::<B, 3>(w, a, nb, r, c, &mut out);
+                put(&out, dst, n, r, c);
+            }
+            2 => {
+                let mut out = [[0f32; 4]; 2];
+                vnni::tile::<B, 2>(w, a, nb, r, c, &mut out);
+                put(&out, dst, n, r, c);
+            }
+            1 => {
+                let mut out = [[0f32; 4]; 1];
+                vnni::tile::<B, 1>(w, a, nb, r, c, &mut out);
+                put(&out, dst, n, r, c);
+            }
+            _ => {}
         }
         r += 4;
     }
@@ -414,6 +501,22 @@ impl QWeight {
         }
         let shape = (acts.m, self.n, self.k / QK);
         let nb = shape.2;
+        #[cfg(target_arch = "x86_64")]
+        if use_avx512() && acts.m > 1 && self.dtype != GgmlDType::Q4_1 {
+            let (y0, y) = (&acts.q8_0, acts.vnni());
+            return match self.dtype {
+                GgmlDType::Q8_0 => {
+                    let w = as_blocks::<BlockQ8_0>(&data);
+                    let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
+                    rows_cells(w, y, shape, rows, dst, one)
+                }
+                _ => {
+                    let w = as_blocks::<BlockQ4_0>(&data);
+                    let one = |r: usize, c: usize| dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
+                    rows_cells(w, y, shape, rows, dst, one)
+                }
+            };
+        }
         #[cfg(target_arch = "x86_64")]
         if use_avx512() {
             use avx512::{A, W};

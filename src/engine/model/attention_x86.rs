@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
 unsafe fn reduce16(x: __m512) -> f32 {
-    let hi = _mm512_extractf32x8_ps::<1>(x);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
     let lo = _mm512_castps512_ps256(x);
     let t3 = _mm256_add_ps(hi, lo);
     let t6 = _mm_add_ps(_mm256_extractf128_ps::<1>(t3), _mm256_castps256_ps128(t3));
@@ -37,9 +37,9 @@ unsafe fn load16(p: *const half::f16) -> __m512 {
     _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
 }
 
-/// Whether [`attend_group`] handles this head size (`NV = dim / 16`).
+/// Whether [`attend_group`] runs here and handles this head size (`NV = dim / 16`).
 pub fn supports(dim: usize) -> bool {
-    dim == 64 || dim == 128
+    (dim == 64 || dim == 128) && super::expf_x86::available()
 }
 
 /// `G` query heads against one KV head's first `len` cache rows. `q[g]` are the heads'
@@ -47,9 +47,9 @@ pub fn supports(dim: usize) -> bool {
 /// `16 · NV`. Each output has the bits of [`super::attention::flash_row_f16`] for that head.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F, AVX2, FMA and F16C; every `q[g]` and `out[g]` must hold
+/// The CPU must have AVX-512 F and DQ, AVX2, FMA and F16C; every `q[g]` and `out[g]` must hold
 /// `16 · NV` values (a multiple of 64), and `k`, `v` `len` rows of them.
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,f16c")]
 pub unsafe fn attend_group<const G: usize, const NV: usize>(
     q: [&[f32]; G],
     k: &F16Rows,
@@ -59,51 +59,79 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     out: [&mut [f32]; G],
 ) {
     debug_assert!(NV % 4 == 0 && q.iter().all(|q| q.len() == 16 * NV));
+    // Keys go in blocks of 16: their scores first, then the running maximum (a scalar
+    // scan), then the sixteen `expf` of the online softmax in one vector, then the F16
+    // accumulation key by key — the same operations as one key at a time.
+    const B: usize = 16;
     let steps = NV / 4;
     let mut acc = [[_mm512_setzero_ps(); NV]; G];
     let mut m = [f32::NEG_INFINITY; G];
     let mut s_sum = [0f32; G];
-    let mut kr = [_mm512_setzero_ps(); NV];
-    let mut vr = [_mm512_setzero_ps(); NV];
-    for j in 0..len {
-        let kp = k.data.as_ptr().add(j * k.stride + k.offset);
-        for (i, r) in kr.iter_mut().enumerate() {
-            *r = load16(kp.add(16 * i));
-        }
-        let vp = v.data.as_ptr().add(j * v.stride + v.offset);
-        for (i, r) in vr.iter_mut().enumerate() {
-            *r = load16(vp.add(16 * i));
+    let mut row = [_mm512_setzero_ps(); NV];
+    let mut scores = [[0f32; B]; G];
+    let mut args = [[0f32; B]; G];
+    let mut new_max = [0u16; G];
+    let mut e = [[0f32; B]; G];
+    let mut j0 = 0;
+    while j0 < len {
+        let nb = B.min(len - j0);
+        for jj in 0..nb {
+            let kp = k.data.as_ptr().add((j0 + jj) * k.stride + k.offset);
+            for (i, r) in row.iter_mut().enumerate() {
+                *r = load16(kp.add(16 * i));
+            }
+            for g in 0..G {
+                let qp = q[g].as_ptr();
+                // ggml_vec_dot_f16: four running sums over the 64-value steps.
+                let mut sum = [_mm512_setzero_ps(); 4];
+                for st in 0..steps {
+                    for (a, s) in sum.iter_mut().enumerate() {
+                        let i = 4 * st + a;
+                        *s = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(16 * i)), row[i], *s);
+                    }
+                }
+                let s01 = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
+                scores[g][jj] = reduce16(s01) * scale;
+            }
         }
         for g in 0..G {
-            let qp = q[g].as_ptr();
-            // ggml_vec_dot_f16: four running sums over the 64-value steps.
-            let mut sum = [_mm512_setzero_ps(); 4];
-            for st in 0..steps {
-                for (a, s) in sum.iter_mut().enumerate() {
-                    let i = 4 * st + a;
-                    *s = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(16 * i)), kr[i], *s);
+            let mut bits = 0u16;
+            for jj in 0..nb {
+                let s = scores[g][jj];
+                if s > m[g] {
+                    args[g][jj] = m[g] - s;
+                    m[g] = s;
+                    bits |= 1 << jj;
+                } else {
+                    args[g][jj] = s - m[g];
                 }
             }
-            let s01 = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
-            let s = reduce16(s01) * scale;
-            let (mut ms, mut vs) = (1f32, 1f32);
-            if s > m[g] {
-                let old = m[g];
-                m[g] = s;
-                ms = (old - s).exp();
-                let w = _mm512_set1_ps(ms);
-                for a in acc[g].iter_mut() {
-                    *a = round16(_mm512_mul_ps(*a, w));
-                }
-            } else {
-                vs = (s - m[g]).exp();
-            }
-            let w = _mm512_set1_ps(vs);
-            for (a, x) in acc[g].iter_mut().zip(&vr) {
-                *a = round16(_mm512_fmadd_ps(*x, w, *a));
-            }
-            s_sum[g] = s_sum[g].mul_add(ms, vs);
+            new_max[g] = bits;
+            let x = _mm512_loadu_ps(args[g].as_ptr());
+            _mm512_storeu_ps(e[g].as_mut_ptr(), super::expf_x86::expf16(x));
         }
+        for jj in 0..nb {
+            let vp = v.data.as_ptr().add((j0 + jj) * v.stride + v.offset);
+            for (i, r) in row.iter_mut().enumerate() {
+                *r = load16(vp.add(16 * i));
+            }
+            for g in 0..G {
+                let (mut ms, mut vs) = (1f32, e[g][jj]);
+                if new_max[g] & (1 << jj) != 0 {
+                    (ms, vs) = (vs, 1.0);
+                    let w = _mm512_set1_ps(ms);
+                    for a in acc[g].iter_mut() {
+                        *a = round16(_mm512_mul_ps(*a, w));
+                    }
+                }
+                let w = _mm512_set1_ps(vs);
+                for (a, x) in acc[g].iter_mut().zip(&row) {
+                    *a = round16(_mm512_fmadd_ps(*x, w, *a));
+                }
+                s_sum[g] = s_sum[g].mul_add(ms, vs);
+            }
+        }
+        j0 += nb;
     }
     for (g, o) in out.into_iter().enumerate() {
         let inv = if s_sum[g] == 0.0 { 0.0 } else { 1.0 / s_sum[g] };

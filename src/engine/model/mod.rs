@@ -4,6 +4,8 @@
 pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod attention_x86;
+#[cfg(target_arch = "x86_64")]
+mod expf_x86;
 pub mod config;
 mod cpu;
 pub mod llama;
