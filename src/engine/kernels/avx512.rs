@@ -60,6 +60,17 @@ pub enum W<'a> {
     Q8_0(&'a [BlockQ8_0]),
 }
 
+impl W<'_> {
+    /// Bytes per block.
+    pub fn block_bytes(&self) -> usize {
+        match self {
+            W::Q4_0(_) => std::mem::size_of::<BlockQ4_0>(),
+            W::Q4_1(_) => std::mem::size_of::<BlockQ4_1>(),
+            W::Q8_0(_) => std::mem::size_of::<BlockQ8_0>(),
+        }
+    }
+}
+
 /// Activation rows for a tile: Q8_1 blocks (Q4_1 weights) or Q8_0 blocks with their lane
 /// offsets (Q4_0: `.0`, Q8_0: `.1`), each row `nb` blocks long.
 #[derive(Clone, Copy)]

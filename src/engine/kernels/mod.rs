@@ -202,14 +202,19 @@ pub fn matmul(jobs: &mut [Job<'_>]) {
         *slot = Some((j.w, j.acts, SyncPtr(j.out.as_mut_ptr())));
     }
     let run = |items: std::ops::Range<usize>| {
-        for item in items {
+        // Consecutive items of one job go in one call, so its tiles can sweep a panel of
+        // rows against each group of activation rows.
+        let mut item = items.start;
+        while item < items.end {
             let j = starts.partition_point(|&s| s <= item) - 1;
-            let Some((w, acts, dst)) = &work[j] else { continue };
+            let Some((w, acts, dst)) = &work[j] else { break };
+            let last = items.end.min(starts.get(j + 1).copied().unwrap_or(usize::MAX));
             let start = (item - starts[j]) * ROWS;
-            let end = w.n.min(start + ROWS);
+            let end = w.n.min((last - starts[j]) * ROWS);
             // SAFETY: each (job, col, row) cell is written by exactly one work item, and
             // the outputs outlive this call.
             unsafe { w.rows_into(acts, start..end, dst.0) };
+            item = last;
         }
     };
     if total <= 2 {
@@ -232,8 +237,54 @@ pub(crate) fn use_avx512() -> bool {
     *ON.get_or_init(|| avx512::available() && std::env::var_os("LMWB_NO_AVX512").is_none())
 }
 
-/// Weight rows `rows` × every activation row with the AVX-512 tiles: four rows by four
-/// activation rows at a time, leftovers by the single-row dots.
+/// Bytes of weight rows one sweep keeps in L1 while activation rows pass by.
+const PANEL_BYTES: usize = 24 * 1024;
+
+/// Visit `rows × 0..m` as tiles of four weight rows by up to four activation rows
+/// (`tile(r, c, cols)`), the leftover weight rows cell by cell (`one(r, c)`). Weight rows
+/// go in panels of about [`PANEL_BYTES`]; within a panel each group of activation rows
+/// meets every weight row before the next group comes, so both stay in L1.
+fn sweep(
+    rows: std::ops::Range<usize>,
+    m: usize,
+    row_bytes: usize,
+    mut tile: impl FnMut(usize, usize, usize),
+    mut one: impl FnMut(usize, usize),
+) {
+    let full = rows.start + rows.len() / 4 * 4;
+    let panel = (PANEL_BYTES / row_bytes.max(1) / 4 * 4).max(4);
+    let mut p = rows.start;
+    while p < full {
+        let pe = (p + panel).min(full);
+        let mut c = 0;
+        while c < m {
+            let cols = (m - c).min(4);
+            for r in (p..pe).step_by(4) {
+                tile(r, c, cols);
+            }
+            c += cols;
+        }
+        p = pe;
+    }
+    for r in full..rows.end {
+        for c in 0..m {
+            one(r, c);
+        }
+    }
+}
+
+/// Copy a tile's `out[c][r]` to `dst (m, n)` at rows `r..r+4`, activation rows `c..`.
+///
+/// # Safety
+/// `dst` must hold those cells.
+unsafe fn put(out: &[[f32; 4]], dst: *mut f32, n: usize, r: usize, c: usize) {
+    for (i, o) in out.iter().enumerate() {
+        std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
+    }
+}
+
+/// Weight rows `rows` × every activation row with the AVX-512 tiles of [`avx512`] (four
+/// rows by up to four activation rows), leftovers by the single-row dots.
 ///
 /// # Safety
 /// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
@@ -246,33 +297,26 @@ unsafe fn rows_tiled(
     dst: *mut f32,
     dot1: impl Fn(usize, usize) -> f32,
 ) {
-    let mut r = rows.start;
-    while r + 4 <= rows.end {
-        let mut c = 0;
-        while c + 4 <= m {
+    let row_bytes = nb * w.block_bytes();
+    let tile = |r: usize, c: usize, cols: usize| match cols {
+        4 => {
             let mut out = [[0f32; 4]; 4];
             avx512::tile::<4>(w, a, nb, r, c, &mut out);
-            for (i, o) in out.iter().enumerate() {
-                std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
+            put(&out, dst, n, r, c);
+        }
+        _ => {
+            for c in c..c + cols {
+                let mut out = [[0f32; 4]; 1];
+                avx512::tile::<1>(w, a, nb, r, c, &mut out);
+                put(&out, dst, n, r, c);
             }
-            c += 4;
         }
-        for c in c..m {
-            let mut out = [[0f32; 4]; 1];
-            avx512::tile::<1>(w, a, nb, r, c, &mut out);
-            std::ptr::copy_nonoverlapping(out[0].as_ptr(), dst.add(c * n + r), 4);
-        }
-        r += 4;
-    }
-    for r in r..rows.end {
-        for c in 0..m {
-            *dst.add(c * n + r) = dot1(r, c);
-        }
-    }
+    };
+    sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
 }
 
-/// Weight rows `rows` × every activation row with the [`vnni`] tiles: four rows by four
-/// activation rows at a time, leftover rows by the single-row dots.
+/// Weight rows `rows` × every activation row with the [`vnni`] tiles (four rows by up to
+/// four activation rows), leftover rows by the single-row dots.
 ///
 /// # Safety
 /// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
@@ -285,45 +329,30 @@ unsafe fn rows_cells<B: vnni::Weight>(
     dst: *mut f32,
     dot1: impl Fn(usize, usize) -> f32,
 ) {
-    unsafe fn put<const C: usize>(out: &[[f32; 4]; C], dst: *mut f32, n: usize, r: usize, c: usize) {
-        for (i, o) in out.iter().enumerate() {
-            std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
-        }
-    }
-    let mut r = rows.start;
-    while r + 4 <= rows.end {
-        let mut c = 0;
-        while c + 4 <= m {
+    let tile = |r: usize, c: usize, cols: usize| match cols {
+        4 => {
             let mut out = [[0f32; 4]; 4];
             vnni::tile::<B, 4>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
-            c += 4;
         }
-        match m - c {
-            3 => {
-                let mut out = [[0f32; 4]; 3];
-                vnni::tile::<B, 3>(w, a, nb, r, c, &mut out);
-                put(&out, dst, n, r, c);
-            }
-            2 => {
-                let mut out = [[0f32; 4]; 2];
-                vnni::tile::<B, 2>(w, a, nb, r, c, &mut out);
-                put(&out, dst, n, r, c);
-            }
-            1 => {
-                let mut out = [[0f32; 4]; 1];
-                vnni::tile::<B, 1>(w, a, nb, r, c, &mut out);
-                put(&out, dst, n, r, c);
-            }
-            _ => {}
+        3 => {
+            let mut out = [[0f32; 4]; 3];
+            vnni::tile::<B, 3>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
         }
-        r += 4;
-    }
-    for r in r..rows.end {
-        for c in 0..m {
-            *dst.add(c * n + r) = dot1(r, c);
+        2 => {
+            let mut out = [[0f32; 4]; 2];
+            vnni::tile::<B, 2>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
         }
-    }
+        _ => {
+            let mut out = [[0f32; 4]; 1];
+            vnni::tile::<B, 1>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
+        }
+    };
+    let row_bytes = nb * std::mem::size_of::<B>();
+    sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
 }
 
 fn use_avx2() -> bool {
