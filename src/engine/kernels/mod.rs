@@ -73,8 +73,9 @@ pub struct Acts {
     q8k: Vec<kquants::BlockQ8K>,
     /// Lane offsets of the Q8_0 blocks for the AVX-512 tiles (see [`avx512::lane_offsets`]).
     offs: Vec<([i32; 8], [i32; 8])>,
-    /// The Q8_0 blocks' scales as f32, block-major (block b of row c at b·m + c), for
-    /// the AVX-512 tiles of several rows ([`vnni`]).
+    /// For the AVX-512 tiles of several rows ([`vnni`]): the Q8_0 values as unsigned
+    /// bytes, and the blocks' scales as f32, block-major (block b of row c at b·m + c).
+    qu: Vec<[u8; 32]>,
     d0: Vec<f32>,
     ready: [bool; 3],
     m: usize,
@@ -111,7 +112,9 @@ impl Acts {
                     }
                 });
                 if wide && m > 1 {
-                    block_major(&self.q8_0, m, per, &mut self.d0, |b| b.d.to_f32());
+                    self.qu.clear();
+                    self.qu.extend(self.q8_0.iter().map(vnni::flip));
+                    block_major(&self.q8_0, m, per, &mut self.d0);
                 }
                 self.ready[0] = true;
             }
@@ -149,21 +152,19 @@ impl Acts {
     #[cfg(target_arch = "x86_64")]
     fn vnni(&self) -> vnni::Acts<'_> {
         vnni::Acts {
-            qs: self.q8_0.as_ptr().cast::<i8>().wrapping_add(2),
-            block: std::mem::size_of::<BlockQ8_0>(),
-            offs: &self.offs,
+            qu: &self.qu,
             d: &self.d0,
             m: self.m,
         }
     }
 }
 
-/// `f` of every block, block-major: block `b` of row `c` at `b·m + c`.
-fn block_major<B>(blocks: &[B], m: usize, per: usize, out: &mut Vec<f32>, f: impl Fn(&B) -> f32) {
+/// Every block's scale as f32, block-major: block `b` of row `c` at `b·m + c`.
+fn block_major(blocks: &[BlockQ8_0], m: usize, per: usize, out: &mut Vec<f32>) {
     out.resize(m * per, 0.0);
     for (c, row) in blocks.chunks_exact(per).enumerate() {
         for (b, blk) in row.iter().enumerate() {
-            out[b * m + c] = f(blk);
+            out[b * m + c] = blk.d.to_f32();
         }
     }
 }
@@ -315,14 +316,14 @@ unsafe fn rows_tiled(
     sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
 }
 
-/// Weight rows `rows` × every activation row with the [`vnni`] tiles (four rows by up to
-/// four activation rows), leftover rows by the single-row dots.
+/// Q8_0 weight rows `rows` × every activation row with the [`vnni`] tiles (four rows by up
+/// to four activation rows), leftover rows by the single-row dots.
 ///
 /// # Safety
 /// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
 #[cfg(target_arch = "x86_64")]
-unsafe fn rows_cells<B: vnni::Weight>(
-    w: &[B],
+unsafe fn rows_cells(
+    w: &[BlockQ8_0],
     a: vnni::Acts<'_>,
     (m, n, nb): (usize, usize, usize),
     rows: std::ops::Range<usize>,
@@ -332,26 +333,26 @@ unsafe fn rows_cells<B: vnni::Weight>(
     let tile = |r: usize, c: usize, cols: usize| match cols {
         4 => {
             let mut out = [[0f32; 4]; 4];
-            vnni::tile::<B, 4>(w, a, nb, r, c, &mut out);
+            vnni::tile::<4>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
         }
         3 => {
             let mut out = [[0f32; 4]; 3];
-            vnni::tile::<B, 3>(w, a, nb, r, c, &mut out);
+            vnni::tile::<3>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
         }
         2 => {
             let mut out = [[0f32; 4]; 2];
-            vnni::tile::<B, 2>(w, a, nb, r, c, &mut out);
+            vnni::tile::<2>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
         }
         _ => {
             let mut out = [[0f32; 4]; 1];
-            vnni::tile::<B, 1>(w, a, nb, r, c, &mut out);
+            vnni::tile::<1>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
         }
     };
-    let row_bytes = nb * std::mem::size_of::<B>();
+    let row_bytes = nb * std::mem::size_of::<BlockQ8_0>();
     sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
 }
 
@@ -531,20 +532,10 @@ impl QWeight {
         let shape = (acts.m, self.n, self.k / QK);
         let nb = shape.2;
         #[cfg(target_arch = "x86_64")]
-        if use_avx512() && acts.m > 1 && self.dtype != GgmlDType::Q4_1 {
-            let (y0, y) = (&acts.q8_0, acts.vnni());
-            return match self.dtype {
-                GgmlDType::Q8_0 => {
-                    let w = as_blocks::<BlockQ8_0>(&data);
-                    let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
-                    rows_cells(w, y, shape, rows, dst, one)
-                }
-                _ => {
-                    let w = as_blocks::<BlockQ4_0>(&data);
-                    let one = |r: usize, c: usize| dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
-                    rows_cells(w, y, shape, rows, dst, one)
-                }
-            };
+        if use_avx512() && acts.m > 1 && self.dtype == GgmlDType::Q8_0 {
+            let (w, y0) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
+            let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
+            return rows_cells(w, acts.vnni(), shape, rows, dst, one);
         }
         #[cfg(target_arch = "x86_64")]
         if use_avx512() {
