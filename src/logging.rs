@@ -15,7 +15,10 @@ pub fn init(runs_dir: &Path, level: &str) -> std::io::Result<(WorkerGuard, PathB
         .filename_suffix("log")
         .build(&dir)
         .map_err(std::io::Error::other)?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // A few thousand lines of buffer (the default, 128k, is 4 MB held for the whole run).
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .finish(file);
     let filter = EnvFilter::try_from_env("LMWB_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("lmwb={level},warn")));
     let _ = tracing_subscriber::fmt()
