@@ -211,6 +211,7 @@ impl KvCache {
             .ok_or_else(|| candle_core::Error::msg("KvCache::append before begin"))?;
         let len = self.len;
         let max = self.max;
+        let mut grown = 0;
         let slot = &mut self.layers[layer];
         let mut out = Vec::with_capacity(2);
         for (buf, new) in [(&mut slot.k, k), (&mut slot.v, v)] {
@@ -255,6 +256,7 @@ impl KvCache {
         }
         let len = self.len;
         let max = self.max;
+        let mut grown = 0;
         let slot = &mut self.layers[layer];
         for (buf, new) in [(&mut slot.raw_k, k), (&mut slot.raw_v, v)] {
             let at = match &plan {
@@ -274,6 +276,7 @@ impl KvCache {
                             None => need.max(buf.len() * 2).next_multiple_of(256 * width),
                         };
                         buf.resize(cap, f16::ZERO);
+                        grown = grown.max(cap / width);
                     }
                     *at
                 }
@@ -281,6 +284,8 @@ impl KvCache {
             let dst = &mut buf[at * width..(at + n_new) * width];
             round_into(new, dst);
         }
+        // The token record grows with the buffers, so decoding allocates only when they do.
+        self.tokens.reserve(grown.saturating_sub(self.tokens.len()));
         Ok(match plan {
             Plan::Ring { .. } => len,
             Plan::Append { at, .. } => at + n_new,
