@@ -211,7 +211,6 @@ impl KvCache {
             .ok_or_else(|| candle_core::Error::msg("KvCache::append before begin"))?;
         let len = self.len;
         let max = self.max;
-        let mut grown = 0;
         let slot = &mut self.layers[layer];
         let mut out = Vec::with_capacity(2);
         for (buf, new) in [(&mut slot.k, k), (&mut slot.v, v)] {
