@@ -75,7 +75,7 @@ pub struct Acts {
     offs: Vec<([i32; 8], [i32; 8])>,
     /// For the AVX-512 tiles of several rows ([`vnni`]): the Q8_0 values as unsigned
     /// bytes, and the blocks' scales as f32, block-major (block b of row c at b·m + c).
-    qu: Vec<[u8; 32]>,
+    qu: Vec<vnni::Bytes32>,
     d0: Vec<f32>,
     ready: [bool; 3],
     m: usize,
@@ -316,8 +316,10 @@ unsafe fn rows_tiled(
     sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
 }
 
-/// Q8_0 weight rows `rows` × every activation row with the [`vnni`] tiles (four rows by up
-/// to four activation rows), leftover rows by the single-row dots.
+/// Q8_0 weight rows `rows` × every activation row with the [`vnni`] tiles: four rows by up
+/// to four activation rows, leftover rows by the single-row dots. The rows go in panels
+/// of about [`PANEL_BYTES`], [`vnni::pack`]ed into this thread's buffer (which only grows),
+/// each group of activation rows meeting the whole panel before the next.
 ///
 /// # Safety
 /// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
@@ -330,30 +332,59 @@ unsafe fn rows_cells(
     dst: *mut f32,
     dot1: impl Fn(usize, usize) -> f32,
 ) {
-    let tile = |r: usize, c: usize, cols: usize| match cols {
-        4 => {
-            let mut out = [[0f32; 4]; 4];
-            vnni::tile::<4>(w, a, nb, r, c, &mut out);
-            put(&out, dst, n, r, c);
+    thread_local! {
+        static PANEL: std::cell::RefCell<Vec<vnni::Packed>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let full = rows.start + rows.len() / 4 * 4;
+    let groups = (PANEL_BYTES / (nb * std::mem::size_of::<vnni::Packed>())).max(1);
+    PANEL.with_borrow_mut(|buf| {
+        if buf.len() < groups * nb {
+            buf.resize(groups * nb, vnni::Packed::default());
         }
-        3 => {
-            let mut out = [[0f32; 4]; 3];
-            vnni::tile::<3>(w, a, nb, r, c, &mut out);
-            put(&out, dst, n, r, c);
+        let mut p = rows.start;
+        while p < full {
+            let g = ((full - p) / 4).min(groups);
+            for i in 0..g {
+                vnni::pack(w, nb, p + 4 * i, &mut buf[i * nb..(i + 1) * nb]);
+            }
+            let mut c = 0;
+            while c < m {
+                let cols = (m - c).min(4);
+                for i in 0..g {
+                    let (pw, r) = (&buf[i * nb..(i + 1) * nb], p + 4 * i);
+                    match cols {
+                        4 => {
+                            let mut out = [[0f32; 4]; 4];
+                            vnni::tile::<4>(pw, a, nb, c, &mut out);
+                            put(&out, dst, n, r, c);
+                        }
+                        3 => {
+                            let mut out = [[0f32; 4]; 3];
+                            vnni::tile::<3>(pw, a, nb, c, &mut out);
+                            put(&out, dst, n, r, c);
+                        }
+                        2 => {
+                            let mut out = [[0f32; 4]; 2];
+                            vnni::tile::<2>(pw, a, nb, c, &mut out);
+                            put(&out, dst, n, r, c);
+                        }
+                        _ => {
+                            let mut out = [[0f32; 4]; 1];
+                            vnni::tile::<1>(pw, a, nb, c, &mut out);
+                            put(&out, dst, n, r, c);
+                        }
+                    }
+                }
+                c += cols;
+            }
+            p += 4 * g;
         }
-        2 => {
-            let mut out = [[0f32; 4]; 2];
-            vnni::tile::<2>(w, a, nb, r, c, &mut out);
-            put(&out, dst, n, r, c);
+    });
+    for r in full..rows.end {
+        for c in 0..m {
+            *dst.add(c * n + r) = dot1(r, c);
         }
-        _ => {
-            let mut out = [[0f32; 4]; 1];
-            vnni::tile::<1>(w, a, nb, r, c, &mut out);
-            put(&out, dst, n, r, c);
-        }
-    };
-    let row_bytes = nb * std::mem::size_of::<BlockQ8_0>();
-    sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
+    }
 }
 
 fn use_avx2() -> bool {

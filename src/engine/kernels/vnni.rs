@@ -14,48 +14,82 @@
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes. The activations come as unsigned bytes
 //! (`q_a + 128`, made once per activation block: [`flip`]) against the signed weights,
-//! and each lane's sum starts at `−128 · Σ q_w` of its four weights (one `vpdpbusd` per
-//! weight block, shared by the four activation rows), which removes the excess exactly.
-//! Compared with offsets on the activation side this keeps the activations at 32 bytes
-//! a block, which is what the tiles stream.
+//! and each lane's sum starts at `−128 · Σ q_w` of its four weights, which removes the
+//! excess exactly. The weights of a panel of rows are [`pack`]ed once per matmul call
+//! (values aligned, those starting sums, the scales as f32) and then meet every group of
+//! activation rows from L1.
 
 use super::blocks::BlockQ8_0;
 use std::arch::x86_64::*;
 
+/// 32 bytes on a 32-byte boundary (one block's values, never split across cache lines).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+pub struct Bytes32(pub [u8; 32]);
+
 /// Q8_0 activation values as unsigned bytes: `q + 128`.
-pub fn flip(b: &BlockQ8_0) -> [u8; 32] {
-    b.qs.map(|q| (q as u8) ^ 0x80)
+pub fn flip(b: &BlockQ8_0) -> Bytes32 {
+    Bytes32(b.qs.map(|q| (q as u8) ^ 0x80))
 }
 
 /// The activation rows of a tile, block by block.
 #[derive(Clone, Copy)]
 pub struct Acts<'a> {
     /// [`flip`]ped values: block `b` of row `c` at `c·nb + b`.
-    pub qu: &'a [[u8; 32]],
+    pub qu: &'a [Bytes32],
     /// Block scales `d` as f32, block-major: block `b` of row `c` at `b·m + c`.
     pub d: &'a [f32],
     pub m: usize,
 }
 
-/// Lane `4c + r` ← lane `idx(c, r)` of the source.
-const fn pattern(of_row: bool, pick: [i32; 4]) -> [i32; 16] {
-    let mut out = [0i32; 16];
-    let mut i = 0;
-    while i < 16 {
-        out[i] = if of_row { pick[i % 4] } else { pick[i / 4] };
-        i += 1;
+/// One block of four weight rows, repacked for the tile: the values on 32-byte
+/// boundaries, each lane's `−128 · Σ q_w` (where the unsigned-by-signed sums start) and
+/// the scales as f32.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+pub struct Packed {
+    qs: [[i8; 32]; 4],
+    start: [[i32; 8]; 4],
+    d: [f32; 4],
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Packed {
+            qs: [[0; 32]; 4],
+            start: [[0; 8]; 4],
+            d: [0.0; 4],
+        }
     }
-    out
 }
 
-const D_OF_ROW: [i32; 16] = pattern(true, [0, 2, 4, 6]);
-const OF_COL: [i32; 16] = pattern(false, [0, 1, 2, 3]);
-
-#[inline]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-unsafe fn idx(p: &[i32; 16]) -> __m512i {
-    _mm512_loadu_si512(p.as_ptr() as *const __m512i)
+/// Repack weight rows `r0..r0+4` (`nb` blocks each) into `out` (`nb` entries).
+///
+/// # Safety
+/// The CPU must have AVX-512 F/BW/VL/VNNI, AVX2 and F16C; `w` must hold the rows.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub unsafe fn pack(w: &[BlockQ8_0], nb: usize, r0: usize, out: &mut [Packed]) {
+    debug_assert!(w.len() >= (r0 + 4) * nb && out.len() >= nb);
+    let rows = [0, 1, 2, 3].map(|r| w.as_ptr().add((r0 + r) * nb));
+    let excess = _mm256_set1_epi8(-128);
+    for (b, p) in out.iter_mut().enumerate().take(nb) {
+        let mut d = [0u16; 4];
+        for r in 0..4 {
+            let blk = &*rows[r].add(b);
+            let v = _mm256_loadu_si256(blk.qs.as_ptr() as *const __m256i);
+            _mm256_store_si256(p.qs[r].as_mut_ptr() as *mut __m256i, v);
+            let sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), excess, v);
+            let start = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
+            _mm256_store_si256(p.start[r].as_mut_ptr() as *mut __m256i, start);
+            d[r] = blk.d.to_bits();
+        }
+        let d = _mm_cvtph_ps(_mm_loadl_epi64(d.as_ptr() as *const __m128i));
+        _mm_store_ps(p.d.as_mut_ptr(), d);
+    }
 }
+
+/// Lane `4c + r` ← source lane `c`.
+const OF_COL: [i32; 16] = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3];
 
 /// llama.cpp's `hsum_float_8`.
 #[inline]
@@ -71,22 +105,15 @@ unsafe fn hsum8(x: __m256) -> f32 {
 /// Blocks whose scale products one pass of [`tile`] computes ahead of the dot products.
 const SPAN: usize = 32;
 
-/// Weight rows `r0..r0+4` × activation rows `c0..c0+C` into `out[c][r]`.
+/// Four [`pack`]ed weight rows × activation rows `c0..c0+C` into `out[c][r]`.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` holds the rows' `nb`
-/// blocks each, `a` the activation rows (`c0 + C <= a.m`).
+/// The CPU must have AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` holds `nb` packed
+/// blocks, `a` the activation rows (`c0 + C <= a.m`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub unsafe fn tile<const C: usize>(
-    w: &[BlockQ8_0],
-    a: Acts<'_>,
-    nb: usize,
-    r0: usize,
-    c0: usize,
-    out: &mut [[f32; 4]; C],
-) {
-    debug_assert!(w.len() >= (r0 + 4) * nb && c0 + C <= a.m);
-    let (pd, pc) = (idx(&D_OF_ROW), idx(&OF_COL));
+pub unsafe fn tile<const C: usize>(w: &[Packed], a: Acts<'_>, nb: usize, c0: usize, out: &mut [[f32; 4]; C]) {
+    debug_assert!(w.len() >= nb && c0 + C <= a.m);
+    let pc = _mm512_loadu_si512(OF_COL.as_ptr() as *const __m512i);
     let cols = (1u8 << C) - 1;
     let mut acc = [[_mm256_setzero_ps(); 4]; C];
     // The scale products of SPAN blocks, lane 4c + r of each 16: a separate pass, so the
@@ -94,45 +121,28 @@ pub unsafe fn tile<const C: usize>(
     let mut scales = std::mem::MaybeUninit::<[f32; 16 * SPAN]>::uninit();
     let scales = scales.as_mut_ptr() as *mut f32; // each block's 16 are written before read
     let wp = w.as_ptr();
-    let rows = [0, 1, 2, 3].map(|r| wp.add((r0 + r) * nb));
     let qu = a.qu.as_ptr();
-    // The rows PF ahead are fetched by hand while these are computed (the hardware
-    // prefetchers lose track of four short interleaved row streams; a hint, never faults).
-    const PF: usize = 8;
-    let size = std::mem::size_of::<BlockQ8_0>();
-    let ahead = (wp as *const i8).wrapping_add((r0 + PF) * nb * size);
-    let per = (4 * nb * size).div_ceil(64).div_ceil(nb);
     let mut b0 = 0;
     while b0 < nb {
         let span = SPAN.min(nb - b0);
         for j in 0..span {
             let b = b0 + j;
-            // [d0, _, d1, _, d2, _, d3, _] (the odd lanes are the blocks' next bytes).
-            let head = |r: usize| std::ptr::read_unaligned(rows[r].add(b) as *const i32);
-            let dm = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_setr_epi32(head(0), head(1), head(2), head(3))));
+            let dw = _mm512_broadcast_f32x4(_mm_load_ps((*wp.add(b)).d.as_ptr()));
             let da = _mm_maskz_loadu_ps(cols, a.d.as_ptr().add(b * a.m + c0));
             let da = _mm512_permutexvar_ps(pc, _mm512_castps128_ps512(da));
-            let prod = _mm512_mul_ps(_mm512_permutexvar_ps(pd, dm), da);
-            _mm512_storeu_ps(scales.add(16 * j), prod);
+            _mm512_storeu_ps(scales.add(16 * j), _mm512_mul_ps(dw, da));
         }
         for j in 0..span {
-            let b = b0 + j;
-            if c0 == 0 {
-                for i in 0..per {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add((b * per + i) * 64));
-                }
-            }
-            // Each weight block, and its lanes' −128·Σq_w to start the sums at.
+            let p = &*wp.add(b0 + j);
+            let sc = scales.add(16 * j) as *const f32;
             let mut wv = [_mm256_setzero_si256(); 4];
             let mut start = [_mm256_setzero_si256(); 4];
-            for ((v, st), row) in wv.iter_mut().zip(&mut start).zip(&rows) {
-                *v = _mm256_loadu_si256((*row.add(b)).qs.as_ptr() as *const __m256i);
-                let excess = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(-128), *v);
-                *st = _mm256_sub_epi32(_mm256_setzero_si256(), excess);
+            for r in 0..4 {
+                wv[r] = _mm256_load_si256(p.qs[r].as_ptr() as *const __m256i);
+                start[r] = _mm256_load_si256(p.start[r].as_ptr() as *const __m256i);
             }
-            let sc = scales.add(16 * j) as *const f32;
             for (c, acc) in acc.iter_mut().enumerate() {
-                let y = _mm256_loadu_si256(qu.add((c0 + c) * nb + b) as *const __m256i);
+                let y = _mm256_load_si256(qu.add((c0 + c) * nb + b0 + j) as *const __m256i);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let t = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(start[r], y, wv[r]));
                     *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*sc.add(4 * c + r)), t, *acc);
