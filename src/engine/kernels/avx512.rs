@@ -46,6 +46,7 @@ pub fn lane_offsets(y: &BlockQ8_0) -> ([i32; 8], [i32; 8]) {
 }
 
 /// llama.cpp's `hsum_float_8` of lanes `l[0..8]`.
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn hsum8(l: &[f32]) -> f32 {
     let r = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];

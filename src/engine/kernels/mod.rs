@@ -12,9 +12,14 @@ pub mod par;
 pub mod vnni;
 #[cfg(target_arch = "x86_64")]
 mod quant_x86;
+mod acts;
+#[cfg(target_arch = "x86_64")]
+mod tiles;
+
+pub use acts::{ActKind, Acts};
 
 use blocks::{
-    as_blocks, quantize_row_q8_0, quantize_row_q8_1, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
+    as_blocks, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
 };
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::utils::barrier_pool;
@@ -54,125 +59,6 @@ pub struct QWeight {
     dtype: GgmlDType,
     n: usize,
     k: usize,
-}
-
-/// Which activation format a weight type multiplies with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActKind {
-    Q8_0,
-    Q8_1,
-    /// K-quant weights: 256-value super-blocks.
-    Q8K,
-}
-
-/// Rows of activations quantized for the kernels; buffers are reused between steps.
-#[derive(Default)]
-pub struct Acts {
-    q8_0: Vec<BlockQ8_0>,
-    q8_1: Vec<BlockQ8_1>,
-    q8k: Vec<kquants::BlockQ8K>,
-    /// Lane offsets of the Q8_0 blocks for the AVX-512 tiles (see [`avx512::lane_offsets`]).
-    offs: Vec<([i32; 8], [i32; 8])>,
-    /// For the AVX-512 tiles of several rows ([`vnni`]): the Q8_0 values as unsigned
-    /// bytes, and the blocks' scales as f32, block-major (block b of row c at b·m + c).
-    qu: Vec<vnni::Bytes32>,
-    d0: Vec<f32>,
-    ready: [bool; 3],
-    m: usize,
-    k: usize,
-}
-
-impl Acts {
-    /// Take new activations `xs (m, k)`; each format is quantized when first asked for.
-    pub fn set(&mut self, m: usize, k: usize) {
-        self.m = m;
-        self.k = k;
-        self.ready = [false; 3];
-    }
-
-    /// Quantize `xs` for `kind` unless already done since the last [`Self::set`]; rows
-    /// are split over the pool's threads when there are enough of them.
-    pub fn prepare(&mut self, xs: &[f32], kind: ActKind) {
-        let (m, k) = (self.m, self.k);
-        let xs = &xs[..m * k];
-        match kind {
-            ActKind::Q8_0 if !self.ready[0] => {
-                let per = k / QK;
-                self.q8_0.resize(m * per, BlockQ8_0::default());
-                let wide = use_avx512();
-                self.offs.resize(if wide { m * per } else { 0 }, ([0; 8], [0; 8]));
-                let (q, o) = (par::Rows::new(&mut self.q8_0, per), par::Rows::new(&mut self.offs, per));
-                par::for_rows(m, k, |r| {
-                    // SAFETY: each row range is handed to one thread.
-                    let qb = unsafe { q.get(r.clone()) };
-                    quantize_rows(&xs[r.start * k..r.end * k], k, qb, quantize_row_q8_0);
-                    if wide {
-                        let ob = unsafe { o.get(r) };
-                        ob.iter_mut().zip(qb.iter()).for_each(|(o, b)| *o = avx512::lane_offsets(b));
-                    }
-                });
-                if wide && m > 1 {
-                    self.qu.clear();
-                    self.qu.extend(self.q8_0.iter().map(vnni::flip));
-                    block_major(&self.q8_0, m, per, &mut self.d0);
-                }
-                self.ready[0] = true;
-            }
-            ActKind::Q8K if !self.ready[2] => {
-                let per = k / kquants::QK_K;
-                self.q8k.resize_with(m * per, kquants::BlockQ8K::default);
-                let q = par::Rows::new(&mut self.q8k, per);
-                par::for_rows(m, k, |r| {
-                    // SAFETY: each row range is handed to one thread.
-                    let qb = unsafe { q.get(r.clone()) };
-                    qb.chunks_mut(per)
-                        .zip(xs[r.start * k..r.end * k].chunks(k))
-                        .for_each(|(o, x)| kquants::quantize_row_q8_k(x, o));
-                });
-                self.ready[2] = true;
-            }
-            ActKind::Q8_1 if !self.ready[1] => {
-                let per = k / QK;
-                self.q8_1.resize(m * per, BlockQ8_1::default());
-                let q = par::Rows::new(&mut self.q8_1, per);
-                par::for_rows(m, k, |r| {
-                    // SAFETY: each row range is handed to one thread.
-                    let qb = unsafe { q.get(r.clone()) };
-                    quantize_rows(&xs[r.start * k..r.end * k], k, qb, quantize_row_q8_1);
-                });
-                self.ready[1] = true;
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Acts {
-    /// The prepared Q8_0 rows as the [`vnni`] tiles read them.
-    #[cfg(target_arch = "x86_64")]
-    fn vnni(&self) -> vnni::Acts<'_> {
-        vnni::Acts {
-            qu: &self.qu,
-            d: &self.d0,
-            m: self.m,
-        }
-    }
-}
-
-/// Every block's scale as f32, block-major: block `b` of row `c` at `b·m + c`.
-fn block_major(blocks: &[BlockQ8_0], m: usize, per: usize, out: &mut Vec<f32>) {
-    out.resize(m * per, 0.0);
-    for (c, row) in blocks.chunks_exact(per).enumerate() {
-        for (b, blk) in row.iter().enumerate() {
-            out[b * m + c] = blk.d.to_f32();
-        }
-    }
-}
-
-fn quantize_rows<B>(xs: &[f32], k: usize, out: &mut [B], row: fn(&[f32], &mut [B])) {
-    out.chunks_mut(k / QK)
-        .zip(xs.chunks(k))
-        .for_each(|(o, r)| row(r, o));
 }
 
 /// One matrix product of a batch: `out (m, n) = acts (m, k) · wᵀ`.
@@ -238,155 +124,7 @@ pub(crate) fn use_avx512() -> bool {
     *ON.get_or_init(|| avx512::available() && std::env::var_os("LMWB_NO_AVX512").is_none())
 }
 
-/// Bytes of weight rows one sweep keeps in L1 while activation rows pass by.
-const PANEL_BYTES: usize = 24 * 1024;
-
-/// Visit `rows × 0..m` as tiles of four weight rows by up to four activation rows
-/// (`tile(r, c, cols)`), the leftover weight rows cell by cell (`one(r, c)`). Weight rows
-/// go in panels of about [`PANEL_BYTES`]; within a panel each group of activation rows
-/// meets every weight row before the next group comes, so both stay in L1.
-fn sweep(
-    rows: std::ops::Range<usize>,
-    m: usize,
-    row_bytes: usize,
-    mut tile: impl FnMut(usize, usize, usize),
-    mut one: impl FnMut(usize, usize),
-) {
-    let full = rows.start + rows.len() / 4 * 4;
-    let panel = (PANEL_BYTES / row_bytes.max(1) / 4 * 4).max(4);
-    let mut p = rows.start;
-    while p < full {
-        let pe = (p + panel).min(full);
-        let mut c = 0;
-        while c < m {
-            let cols = (m - c).min(4);
-            for r in (p..pe).step_by(4) {
-                tile(r, c, cols);
-            }
-            c += cols;
-        }
-        p = pe;
-    }
-    for r in full..rows.end {
-        for c in 0..m {
-            one(r, c);
-        }
-    }
-}
-
-/// Copy a tile's `out[c][r]` to `dst (m, n)` at rows `r..r+4`, activation rows `c..`.
-///
-/// # Safety
-/// `dst` must hold those cells.
-unsafe fn put(out: &[[f32; 4]], dst: *mut f32, n: usize, r: usize, c: usize) {
-    for (i, o) in out.iter().enumerate() {
-        std::ptr::copy_nonoverlapping(o.as_ptr(), dst.add((c + i) * n + r), 4);
-    }
-}
-
-/// Weight rows `rows` × every activation row with the AVX-512 tiles of [`avx512`] (four
-/// rows by up to four activation rows), leftovers by the single-row dots.
-///
-/// # Safety
-/// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
 #[cfg(target_arch = "x86_64")]
-unsafe fn rows_tiled(
-    w: avx512::W<'_>,
-    a: avx512::A<'_>,
-    (m, n, nb): (usize, usize, usize),
-    rows: std::ops::Range<usize>,
-    dst: *mut f32,
-    dot1: impl Fn(usize, usize) -> f32,
-) {
-    let row_bytes = nb * w.block_bytes();
-    let tile = |r: usize, c: usize, cols: usize| match cols {
-        4 => {
-            let mut out = [[0f32; 4]; 4];
-            avx512::tile::<4>(w, a, nb, r, c, &mut out);
-            put(&out, dst, n, r, c);
-        }
-        _ => {
-            for c in c..c + cols {
-                let mut out = [[0f32; 4]; 1];
-                avx512::tile::<1>(w, a, nb, r, c, &mut out);
-                put(&out, dst, n, r, c);
-            }
-        }
-    };
-    sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
-}
-
-/// Q8_0 weight rows `rows` × every activation row with the [`vnni`] tiles: four rows by up
-/// to four activation rows, leftover rows by the single-row dots. The rows go in panels
-/// of about [`PANEL_BYTES`], [`vnni::pack`]ed into this thread's buffer (which only grows),
-/// each group of activation rows meeting the whole panel before the next.
-///
-/// # Safety
-/// As [`rows_dot`]; the CPU must have the AVX-512 features ([`avx512::available`]).
-#[cfg(target_arch = "x86_64")]
-unsafe fn rows_cells(
-    w: &[BlockQ8_0],
-    a: vnni::Acts<'_>,
-    (m, n, nb): (usize, usize, usize),
-    rows: std::ops::Range<usize>,
-    dst: *mut f32,
-    dot1: impl Fn(usize, usize) -> f32,
-) {
-    thread_local! {
-        static PANEL: std::cell::RefCell<Vec<vnni::Packed>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let full = rows.start + rows.len() / 4 * 4;
-    let groups = (PANEL_BYTES / (nb * std::mem::size_of::<vnni::Packed>())).max(1);
-    PANEL.with_borrow_mut(|buf| {
-        if buf.len() < groups * nb {
-            buf.resize(groups * nb, vnni::Packed::default());
-        }
-        let mut p = rows.start;
-        while p < full {
-            let g = ((full - p) / 4).min(groups);
-            for i in 0..g {
-                vnni::pack(w, nb, p + 4 * i, &mut buf[i * nb..(i + 1) * nb]);
-            }
-            let mut c = 0;
-            while c < m {
-                let cols = (m - c).min(4);
-                for i in 0..g {
-                    let (pw, r) = (&buf[i * nb..(i + 1) * nb], p + 4 * i);
-                    match cols {
-                        4 => {
-                            let mut out = [[0f32; 4]; 4];
-                            vnni::tile::<4>(pw, a, nb, c, &mut out);
-                            put(&out, dst, n, r, c);
-                        }
-                        3 => {
-                            let mut out = [[0f32; 4]; 3];
-                            vnni::tile::<3>(pw, a, nb, c, &mut out);
-                            put(&out, dst, n, r, c);
-                        }
-                        2 => {
-                            let mut out = [[0f32; 4]; 2];
-                            vnni::tile::<2>(pw, a, nb, c, &mut out);
-                            put(&out, dst, n, r, c);
-                        }
-                        _ => {
-                            let mut out = [[0f32; 4]; 1];
-                            vnni::tile::<1>(pw, a, nb, c, &mut out);
-                            put(&out, dst, n, r, c);
-                        }
-                    }
-                }
-                c += cols;
-            }
-            p += 4 * g;
-        }
-    });
-    for r in full..rows.end {
-        for c in 0..m {
-            *dst.add(c * n + r) = dot1(r, c);
-        }
-    }
-}
-
 fn use_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVX2.get_or_init(avx2::available)
@@ -561,12 +299,13 @@ impl QWeight {
             return;
         }
         let shape = (acts.m, self.n, self.k / QK);
+        #[cfg(target_arch = "x86_64")]
         let nb = shape.2;
         #[cfg(target_arch = "x86_64")]
         if use_avx512() && acts.m > 1 && self.dtype == GgmlDType::Q8_0 {
             let (w, y0) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
             let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
-            return rows_cells(w, acts.vnni(), shape, rows, dst, one);
+            return tiles::rows_cells(w, acts.vnni(), shape, rows, dst, one);
         }
         #[cfg(target_arch = "x86_64")]
         if use_avx512() {
@@ -575,17 +314,17 @@ impl QWeight {
                 GgmlDType::Q4_1 => {
                     let (w, y) = (as_blocks::<BlockQ4_1>(&data), &acts.q8_1);
                     let one = |r: usize, c: usize| dot_q4_1_q8_1(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
-                    return rows_tiled(W::Q4_1(w), A::Q8_1(y), shape, rows, dst, one);
+                    return tiles::rows_tiled(W::Q4_1(w), A::Q8_1(y), shape, rows, dst, one);
                 }
                 GgmlDType::Q8_0 => {
                     let (w, y) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
                     let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
-                    return rows_tiled(W::Q8_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                    return tiles::rows_tiled(W::Q8_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
                 }
                 _ => {
                     let (w, y) = (as_blocks::<BlockQ4_0>(&data), &acts.q8_0);
                     let one = |r: usize, c: usize| dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
-                    return rows_tiled(W::Q4_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                    return tiles::rows_tiled(W::Q4_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
                 }
             }
         }

@@ -91,6 +91,7 @@ impl F16Acc {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 fn fast() -> bool {
     crate::engine::kernels::avx2::available()
 }

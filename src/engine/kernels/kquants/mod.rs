@@ -140,6 +140,7 @@ pub fn quantize_q8_k(x: &[f32]) -> Vec<BlockQ8K> {
     out
 }
 
+#[cfg(target_arch = "x86_64")]
 fn use_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVX2.get_or_init(avx2::available)
