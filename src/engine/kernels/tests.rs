@@ -2,6 +2,7 @@
 //! scalar reference against dequantized weights within quantization tolerance.
 
 use super::*;
+use super::blocks::{quantize_row_q8_0, quantize_row_q8_1};
 use candle_core::Device;
 use rand::{Rng, SeedableRng};
 
@@ -53,6 +54,7 @@ fn matmul_matches_a_dequantized_reference() {
 
 /// The SIMD and scalar dot products return the same bits.
 #[test]
+#[cfg(target_arch = "x86_64")]
 fn simd_and_scalar_dots_are_bit_identical() {
     if !avx2::available() {
         return; // nothing to compare on this CPU: the scalar path is the only one
