@@ -67,7 +67,7 @@ impl Acts {
                     }
                 });
                 #[cfg(target_arch = "x86_64")]
-                if wide && m > 1 {
+                if wide && m >= vnni::MIN_ROWS {
                     self.qu.clear();
                     self.qu.extend(self.q8_0.iter().map(vnni::flip));
                     block_major(&self.q8_0, m, per, &mut self.d0);

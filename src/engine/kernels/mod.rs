@@ -302,7 +302,7 @@ impl QWeight {
         #[cfg(target_arch = "x86_64")]
         let nb = shape.2;
         #[cfg(target_arch = "x86_64")]
-        if use_avx512() && acts.m > 1 && self.dtype == GgmlDType::Q8_0 {
+        if use_avx512() && acts.m >= vnni::MIN_ROWS && self.dtype == GgmlDType::Q8_0 {
             let (w, y0) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
             let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
             return tiles::rows_cells(w, acts.vnni(), shape, rows, dst, one);

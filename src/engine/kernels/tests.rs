@@ -134,7 +134,7 @@ fn four_row_dots_equal_single_row_dots() {
 #[test]
 fn matmul_cells_equal_single_row_dots() {
     for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
-        for (n, k, m) in [(70, 256, 1), (9, 64, 3), (12, 576, 4), (13, 96, 5), (8, 32, 9), (11, 32 * 70, 6)] {
+        for (n, k, m) in [(70, 256, 1), (16, 128, 2), (9, 64, 3), (12, 576, 4), (13, 96, 5), (8, 32, 9), (11, 32 * 70, 6), (21, 160, 18), (9, 96, 35)] {
             let (w, _) = weight(dtype, n, k, (n * m) as u64);
             let xs = random(m * k, 17 + m as u64);
             let x = Tensor::from_vec(xs.clone(), (m, k), &Device::Cpu).unwrap();

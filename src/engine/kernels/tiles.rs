@@ -72,12 +72,20 @@ pub(super) unsafe fn rows_tiled(
             avx512::tile::<4>(w, a, nb, r, c, &mut out);
             put(&out, dst, n, r, c);
         }
+        3 => {
+            let mut out = [[0f32; 4]; 3];
+            avx512::tile::<3>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
+        }
+        2 => {
+            let mut out = [[0f32; 4]; 2];
+            avx512::tile::<2>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
+        }
         _ => {
-            for c in c..c + cols {
-                let mut out = [[0f32; 4]; 1];
-                avx512::tile::<1>(w, a, nb, r, c, &mut out);
-                put(&out, dst, n, r, c);
-            }
+            let mut out = [[0f32; 4]; 1];
+            avx512::tile::<1>(w, a, nb, r, c, &mut out);
+            put(&out, dst, n, r, c);
         }
     };
     sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));

@@ -22,6 +22,10 @@
 use super::blocks::BlockQ8_0;
 use std::arch::x86_64::*;
 
+/// Fewest activation rows for which packing a panel pays for itself (each packed weight
+/// block then serves at least four tiles); fewer go to the paired-row tiles.
+pub const MIN_ROWS: usize = 16;
+
 /// 32 bytes on a 32-byte boundary (one block's values, never split across cache lines).
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(32))]
