@@ -56,22 +56,36 @@ impl Acts {
                 self.q8_0.resize(m * per, BlockQ8_0::default());
                 let wide = use_avx512();
                 self.offs.resize(if wide { m * per } else { 0 }, ([0; 8], [0; 8]));
+                // The VNNI tiles' layouts, for enough rows: flipped values, block-major scales.
+                #[cfg(target_arch = "x86_64")]
+                let tiles = wide && m >= vnni::MIN_ROWS;
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let n = if tiles { m * per } else { 0 };
+                    self.qu.resize(n, vnni::Bytes32::default());
+                    self.d0.resize(n, 0.0);
+                }
                 let (q, o) = (par::Rows::new(&mut self.q8_0, per), par::Rows::new(&mut self.offs, per));
+                #[cfg(target_arch = "x86_64")]
+                let (qu, d0) = (par::Rows::new(&mut self.qu, per), par::Scatter::new(&mut self.d0));
                 par::for_rows(m, k, |r| {
                     // SAFETY: each row range is handed to one thread.
                     let qb = unsafe { q.get(r.clone()) };
                     quantize_rows(&xs[r.start * k..r.end * k], k, qb, quantize_row_q8_0);
                     if wide {
-                        let ob = unsafe { o.get(r) };
+                        let ob = unsafe { o.get(r.clone()) };
                         ob.iter_mut().zip(qb.iter()).for_each(|(o, b)| *o = avx512::lane_offsets(b));
                     }
+                    #[cfg(target_arch = "x86_64")]
+                    if tiles {
+                        let ub = unsafe { qu.get(r.clone()) };
+                        for (i, (u, b)) in ub.iter_mut().zip(qb.iter()).enumerate() {
+                            *u = vnni::flip(b);
+                            // Block `i % per` of row `r.start + i / per`, written by this thread only.
+                            unsafe { d0.set((i % per) * m + r.start + i / per, b.d.to_f32()) };
+                        }
+                    }
                 });
-                #[cfg(target_arch = "x86_64")]
-                if wide && m >= vnni::MIN_ROWS {
-                    self.qu.clear();
-                    self.qu.extend(self.q8_0.iter().map(vnni::flip));
-                    block_major(&self.q8_0, m, per, &mut self.d0);
-                }
                 self.ready[0] = true;
             }
             ActKind::Q8K if !self.ready[2] => {
@@ -111,17 +125,6 @@ impl Acts {
             qu: &self.qu,
             d: &self.d0,
             m: self.m,
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-/// Every block's scale as f32, block-major: block `b` of row `c` at `b·m + c`.
-fn block_major(blocks: &[BlockQ8_0], m: usize, per: usize, out: &mut Vec<f32>) {
-    out.resize(m * per, 0.0);
-    for (c, row) in blocks.chunks_exact(per).enumerate() {
-        for (b, blk) in row.iter().enumerate() {
-            out[b * m + c] = blk.d.to_f32();
         }
     }
 }

@@ -35,14 +35,16 @@ pub fn available() -> bool {
     }
 }
 
-/// Per activation block: −8·(lane sums) for Q4_0 and −128·(lane sums) for Q8_0 weights,
-/// where lane l sums activation bytes 4l..4l+4.
-pub fn lane_offsets(y: &BlockQ8_0) -> ([i32; 8], [i32; 8]) {
-    let mut s = [0i32; 8];
-    for (l, v) in s.iter_mut().enumerate() {
-        *v = y.qs[4 * l..4 * l + 4].iter().map(|&q| q as i32).sum();
+crate::engine::fast::fast_fn! {
+    /// Per activation block: −8·(lane sums) for Q4_0 and −128·(lane sums) for Q8_0
+    /// weights, where lane l sums activation bytes 4l..4l+4.
+    pub fn lane_offsets(y: &BlockQ8_0) -> ([i32; 8], [i32; 8]) {
+        let mut s = [0i32; 8];
+        for (l, v) in s.iter_mut().enumerate() {
+            *v = y.qs[4 * l..4 * l + 4].iter().map(|&q| q as i32).sum();
+        }
+        (s.map(|v| -8 * v), s.map(|v| -128 * v))
     }
-    (s.map(|v| -8 * v), s.map(|v| -128 * v))
 }
 
 /// llama.cpp's `hsum_float_8` of lanes `l[0..8]`.

@@ -98,6 +98,10 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
         // SAFETY: AVX2, FMA and F16C were detected at run time.
         return unsafe { super::quant_x86::quantize_row_q8_0(x, out) };
     }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: NEON is part of every aarch64 CPU.
+    return unsafe { super::neon::quantize_row_q8_0(x, out) };
+    #[allow(unreachable_code)]
     quantize_row_q8_0_scalar(x, out)
 }
 
@@ -107,6 +111,10 @@ pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
         // SAFETY: AVX2, FMA and F16C were detected at run time.
         return unsafe { super::quant_x86::quantize_row_q8_1(x, out) };
     }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: NEON is part of every aarch64 CPU.
+    return unsafe { super::neon::quantize_row_q8_1(x, out) };
+    #[allow(unreachable_code)]
     quantize_row_q8_1_scalar(x, out)
 }
 

@@ -7,6 +7,8 @@ pub mod avx512;
 pub mod blocks;
 pub mod dot;
 pub mod kquants;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod par;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;
@@ -139,6 +141,11 @@ macro_rules! dispatch {
                 // SAFETY: AVX2, FMA and F16C were detected at run time.
                 return unsafe { avx2::$name(x, y) };
             }
+            #[cfg(target_arch = "aarch64")]
+            if neon::available() {
+                // SAFETY: FEAT_DotProd was detected at run time.
+                return unsafe { neon::$name(x, y) };
+            }
             paste_scalar!($name)(x, y)
         }
     };
@@ -165,7 +172,7 @@ pub fn dot4_q4_1_q8_1(x: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
         // SAFETY: AVX2, FMA and F16C were detected at run time.
         return unsafe { avx2::dot4_q4_1_q8_1(x, y) };
     }
-    x.map(|r| dot::dot_q4_1_q8_1_scalar(r, y))
+    x.map(|r| dot_q4_1_q8_1(r, y))
 }
 
 /// Four rows at once; each result equals [`dot_q8_0_q8_0`] of that row.
@@ -175,7 +182,7 @@ pub fn dot4_q8_0_q8_0(x: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
         // SAFETY: AVX2, FMA and F16C were detected at run time.
         return unsafe { avx2::dot4_q8_0_q8_0(x, y) };
     }
-    x.map(|r| dot::dot_q8_0_q8_0_scalar(r, y))
+    x.map(|r| dot_q8_0_q8_0(r, y))
 }
 dispatch!(dot_q4_0_q8_0, BlockQ4_0, BlockQ8_0);
 dispatch!(dot_q8_0_q8_0, BlockQ8_0, BlockQ8_0);

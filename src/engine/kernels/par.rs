@@ -53,3 +53,35 @@ impl<'a, T> Rows<'a, T> {
         std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
     }
 }
+
+/// A mutable slice whose elements the pool's threads write one by one, each element by
+/// one thread (for layouts that do not split into row ranges).
+pub struct Scatter<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: a `Scatter` only writes the elements a caller names; callers promise that no
+// element is written by two threads.
+unsafe impl<T: Send> Sync for Scatter<'_, T> {}
+unsafe impl<T: Send> Send for Scatter<'_, T> {}
+
+impl<'a, T> Scatter<'a, T> {
+    pub fn new(data: &'a mut [T]) -> Scatter<'a, T> {
+        Scatter {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Write element `i`.
+    ///
+    /// # Safety
+    /// No other thread may write element `i` during this call.
+    pub unsafe fn set(&self, i: usize, v: T) {
+        assert!(i < self.len, "element {i} past {}", self.len);
+        self.ptr.add(i).write(v);
+    }
+}
