@@ -9,6 +9,7 @@
 //! it (and the other ggml-compatible pieces: kernels, norm, SwiGLU, RoPE) greedy outputs
 //! equal llama.cpp's on the reference prompts.
 
+use super::attention_tiled::{flash_tiled_row, tiled};
 use candle_core::{Result, Storage, Tensor};
 use half::f16;
 use rayon::prelude::*;
@@ -32,7 +33,7 @@ impl View<'_> {
 /// 16-lane running sums of fused products, those combined pairwise and reduced as
 /// `_mm512_reduce_add_ps` does, then the leftover values added in f64. Inputs are F16
 /// values.
-fn dot_f16(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot_f16(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let np = n / 64 * 64;
     let mut sum = [[0f32; 16]; 4];
@@ -147,7 +148,10 @@ mod x86 {
     }
 }
 
-/// One query row as ggml's `flash_attn_ext_f16_one_chunk` computes it with an F16 cache.
+/// One query row as ggml's `flash_attn_ext_f16_one_chunk` computes it with an F16 cache
+/// (`q` is rounded to F16 here, as ggml converts it to the cache's type); a row that sees
+/// more than [`TILE`](super::attention_tiled::TILE) cache rows goes the tiled way
+/// instead ([`flash_tiled_row`]).
 #[allow(clippy::too_many_arguments)]
 fn flash_row(
     q: &[f32],
@@ -159,6 +163,12 @@ fn flash_row(
     scale: f32,
     out: &mut [f32],
 ) {
+    if tiled(len) {
+        let key = |j: usize, r: &mut [f32]| r.copy_from_slice(k.row(kvh, j, dim));
+        let val = |j: usize, r: &mut [f32]| r.copy_from_slice(v.row(kvh, j, dim));
+        return flash_tiled_row(q, len, scale, key, val, out);
+    }
+    let q = &round_f16_row(q)[..dim];
     let mut acc = vec![0f32; dim];
     let (mut m, mut s_sum) = (f32::NEG_INFINITY, 0f32);
     for j in 0..len {
@@ -180,6 +190,15 @@ fn flash_row(
     for (o, a) in out.iter_mut().zip(&acc) {
         *o = a * inv;
     }
+}
+
+/// A query row rounded to F16 precision (up to 256 values).
+fn round_f16_row(q: &[f32]) -> [f32; 256] {
+    let mut r = [0f32; 256];
+    for (r, &x) in r.iter_mut().zip(q) {
+        *r = f16::from_f32(x).to_f32();
+    }
+    r
 }
 
 /// Where one KV head's rows sit in the CPU forward's F16 cache: row `j` starts at
@@ -224,6 +243,7 @@ pub fn flash_row_f16(
     out: &mut [f32],
 ) {
     let dim = q.len();
+    let q = &round_f16_row(q)[..dim];
     let mut kr = [0f32; 256];
     let mut vr = [0f32; 256];
     let (kr, vr) = (&mut kr[..dim], &mut vr[..dim]);
@@ -264,6 +284,7 @@ pub fn flash_group_f16(
     acc: &mut [f32],
     out: &mut [f32],
 ) {
+    let tiles = tiled(len);
     #[cfg(target_arch = "x86_64")]
     if crate::engine::kernels::use_avx512() && super::attention_x86::supports(dim) {
         let rep = q.len() / dim;
@@ -272,13 +293,18 @@ pub fn flash_group_f16(
             let g = (rep - h).min(4);
             let (qs, os) = (&q[h * dim..(h + g) * dim], &mut out[h * dim..(h + g) * dim]);
             // SAFETY: AVX-512 was detected at run time; rows hold `dim` = 16·NV values.
-            unsafe { group_avx512(g, dim, qs, k, v, len, scale, os) };
+            unsafe { group_avx512(g, dim, tiles, qs, k, v, len, scale, os) };
             h += g;
         }
         return;
     }
     for (qh, oh) in q.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        flash_row_f16(qh, k, v, len, scale, acc, oh);
+        if tiles {
+            let rows = |r: &F16Rows<'_>, j: usize, o: &mut [f32]| r.row_into(j, o);
+            flash_tiled_row(qh, len, scale, |j, o| rows(k, j, o), |j, o| rows(v, j, o), oh);
+        } else {
+            flash_row_f16(qh, k, v, len, scale, acc, oh);
+        }
     }
 }
 
@@ -291,6 +317,7 @@ pub fn flash_group_f16(
 unsafe fn group_avx512(
     g: usize,
     dim: usize,
+    tiles: bool,
     q: &[f32],
     k: &F16Rows,
     v: &F16Rows,
@@ -298,13 +325,17 @@ unsafe fn group_avx512(
     scale: f32,
     out: &mut [f32],
 ) {
-    use super::attention_x86::attend_group;
+    use super::attention_x86::{attend_group, attend_tiled};
     macro_rules! run {
         ($g:literal, $nv:literal) => {{
             let qs: [&[f32]; $g] = std::array::from_fn(|i| &q[i * dim..(i + 1) * dim]);
             let mut it = out.chunks_exact_mut(dim);
             let os: [&mut [f32]; $g] = std::array::from_fn(|_| it.next().expect("g heads"));
-            attend_group::<$g, $nv>(qs, k, v, len, scale, os)
+            if tiles {
+                attend_tiled::<$g, $nv>(qs, k, v, len, scale, os)
+            } else {
+                attend_group::<$g, $nv>(qs, k, v, len, scale, os)
+            }
         }};
     }
     match (g, dim) {
@@ -373,8 +404,9 @@ mod tests {
     }
 
     /// The grouped kernel (AVX-512 where the CPU has it) gives every head the bits of the
-    /// one-row reference, for head sizes 64 and 128 (the kernel's), 96 (the fallback),
-    /// 1 to 7 heads per KV head and cache lengths from 1 to 300.
+    /// portable reference — the one-row path up to 64 cache rows, the tiled one past
+    /// that — for head sizes 64 and 128 (the kernel's), 96 (the fallback), 1 to 7 heads
+    /// per KV head and cache lengths from 1 to 300 (tile edges included).
     #[test]
     fn grouped_attention_equals_the_one_row_reference() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -387,8 +419,8 @@ mod tests {
                 let amp = if rep % 2 == 0 { 4.0 } else { 0.5 };
                 let kc = f16s(total * stride, &mut rng, amp);
                 let vc = f16s(total * stride, &mut rng, 1.0);
-                let q: Vec<f32> = f16s(rep * dim, &mut rng, 1.0).iter().map(|h| h.to_f32()).collect();
-                for len in [1, 7, 64, 65, 300] {
+                let q: Vec<f32> = (0..rep * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+                for len in [1, 7, 64, 65, 128, 129, 300] {
                     let g = 1;
                     let rows = |data| F16Rows { data, stride, offset: g * dim };
                     let scale = 1.0 / (dim as f32).sqrt();
@@ -398,7 +430,12 @@ mod tests {
                     for h in 0..rep {
                         let mut want = vec![0f32; dim];
                         let qh = &q[h * dim..(h + 1) * dim];
-                        flash_row_f16(qh, &rows(&kc), &rows(&vc), len, scale, &mut acc, &mut want);
+                        let (kr, vr) = (rows(&kc), rows(&vc));
+                        if tiled(len) {
+                            flash_tiled_row(qh, len, scale, |j, o| kr.row_into(j, o), |j, o| vr.row_into(j, o), &mut want);
+                        } else {
+                            flash_row_f16(qh, &kr, &vr, len, scale, &mut acc, &mut want);
+                        }
                         let gh = &got[h * dim..(h + 1) * dim];
                         for (d, (a, b)) in gh.iter().zip(&want).enumerate() {
                             assert_eq!(a.to_bits(), b.to_bits(), "dim {dim} rep {rep} len {len} head {h} [{d}]: {a} vs {b}");

@@ -37,13 +37,28 @@ unsafe fn load16(p: *const half::f16) -> __m512 {
     _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
 }
 
+/// ggml_vec_dot_f16 of one query and one key row (`16 · NV` values): four running sums
+/// over the 64-value steps, combined pairwise, then the 16-lane tree.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn dot16<const NV: usize>(q: &[__m512; NV], k: &[__m512; NV]) -> f32 {
+    let mut sum = [_mm512_setzero_ps(); 4];
+    for st in 0..NV / 4 {
+        for (a, s) in sum.iter_mut().enumerate() {
+            let i = 4 * st + a;
+            *s = _mm512_fmadd_ps(q[i], k[i], *s);
+        }
+    }
+    reduce16(_mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3])))
+}
+
 /// Whether [`attend_group`] runs here and handles this head size (`NV = dim / 16`).
 pub fn supports(dim: usize) -> bool {
     (dim == 64 || dim == 128) && super::expf_x86::available()
 }
 
 /// `G` query heads against one KV head's first `len` cache rows. `q[g]` are the heads'
-/// query rows (values already rounded to F16), `out[g]` their outputs; the head size is
+/// query rows (rounded to F16 here, as ggml rounds them), `out[g]` their outputs; the head size is
 /// `16 · NV`. Each output has the bits of [`super::attention::flash_row_f16`] for that head.
 ///
 /// # Safety
@@ -63,7 +78,6 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     // scan), then the sixteen `expf` of the online softmax in one vector, then the F16
     // accumulation key by key — the same operations as one key at a time.
     const B: usize = 16;
-    let steps = NV / 4;
     let mut acc = [[_mm512_setzero_ps(); NV]; G];
     let mut m = [f32::NEG_INFINITY; G];
     let mut s_sum = [0f32; G];
@@ -72,6 +86,13 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     let mut args = [[0f32; B]; G];
     let mut new_max = [0u16; G];
     let mut e = [[0f32; B]; G];
+    // The queries rounded to F16, as ggml converts them to the cache's type.
+    let mut qr = [[_mm512_setzero_ps(); NV]; G];
+    for (r, q) in qr.iter_mut().zip(&q) {
+        for (i, r) in r.iter_mut().enumerate() {
+            *r = round16(_mm512_loadu_ps(q.as_ptr().add(16 * i)));
+        }
+    }
     let mut j0 = 0;
     while j0 < len {
         let nb = B.min(len - j0);
@@ -81,17 +102,7 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
                 *r = load16(kp.add(16 * i));
             }
             for g in 0..G {
-                let qp = q[g].as_ptr();
-                // ggml_vec_dot_f16: four running sums over the 64-value steps.
-                let mut sum = [_mm512_setzero_ps(); 4];
-                for st in 0..steps {
-                    for (a, s) in sum.iter_mut().enumerate() {
-                        let i = 4 * st + a;
-                        *s = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(16 * i)), row[i], *s);
-                    }
-                }
-                let s01 = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
-                scores[g][jj] = reduce16(s01) * scale;
+                scores[g][jj] = dot16::<NV>(&qr[g], &row) * scale;
             }
         }
         for g in 0..G {
@@ -135,6 +146,94 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     }
     for (g, o) in out.into_iter().enumerate() {
         let inv = if s_sum[g] == 0.0 { 0.0 } else { 1.0 / s_sum[g] };
+        let w = _mm512_set1_ps(inv);
+        for (i, a) in acc[g].iter().enumerate() {
+            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, w));
+        }
+    }
+}
+
+/// `G` query heads (unrounded f32 queries) against one KV head's first `len` cache rows,
+/// on the tiled path: each output has the bits of
+/// [`super::attention_tiled::flash_tiled_row`] for that head.
+///
+/// # Safety
+/// As [`attend_group`].
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma,f16c")]
+pub unsafe fn attend_tiled<const G: usize, const NV: usize>(
+    q: [&[f32]; G],
+    k: &F16Rows,
+    v: &F16Rows,
+    len: usize,
+    scale: f32,
+    out: [&mut [f32]; G],
+) {
+    use super::attention_tiled::TILE;
+    debug_assert!(NV % 4 == 0 && q.iter().all(|q| q.len() == 16 * NV));
+    let mut qv = [[_mm512_setzero_ps(); NV]; G];
+    for (r, q) in qv.iter_mut().zip(&q) {
+        for (i, r) in r.iter_mut().enumerate() {
+            *r = _mm512_loadu_ps(q.as_ptr().add(16 * i));
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); NV]; G];
+    let mut m = [f32::NEG_INFINITY; G];
+    let mut s = [0f32; G];
+    let mut kq = [[f32::NEG_INFINITY; TILE]; G];
+    let mut row = [_mm512_setzero_ps(); NV];
+    let mut t = 0;
+    while t < len {
+        let n = TILE.min(len - t);
+        for j in 0..n {
+            let kp = k.data.as_ptr().add((t + j) * k.stride + k.offset);
+            for (i, r) in row.iter_mut().enumerate() {
+                *r = load16(kp.add(16 * i));
+            }
+            for g in 0..G {
+                kq[g][j] = dot16::<NV>(&qv[g], &row) * scale;
+            }
+        }
+        for g in 0..G {
+            kq[g][n..].fill(f32::NEG_INFINITY);
+            let p = kq[g].as_mut_ptr();
+            let x = [0, 16, 32, 48].map(|o| _mm512_loadu_ps(p.add(o)));
+            let mx = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+            let tile_max = _mm512_reduce_max_ps(mx);
+            let new = m[g].max(tile_max);
+            if new > m[g] {
+                let ms = (m[g] - new).exp();
+                let w = _mm512_set1_ps(ms);
+                for a in acc[g].iter_mut() {
+                    *a = _mm512_mul_ps(*a, w);
+                }
+                s[g] *= ms;
+            }
+            m[g] = new;
+            let nv = _mm512_set1_ps(new);
+            let mut sum = 0f64;
+            for (o, x) in [0, 16, 32, 48].into_iter().zip(x) {
+                let e = super::norm::x86::v_expf(_mm512_sub_ps(x, nv));
+                _mm512_storeu_ps(p.add(o), e);
+                sum += reduce16(e) as f64;
+            }
+            s[g] = (s[g] as f64 + sum) as f32;
+        }
+        for j in 0..n {
+            let vp = v.data.as_ptr().add((t + j) * v.stride + v.offset);
+            for (i, r) in row.iter_mut().enumerate() {
+                *r = load16(vp.add(16 * i));
+            }
+            for g in 0..G {
+                let w = _mm512_set1_ps(kq[g][j]);
+                for (a, x) in acc[g].iter_mut().zip(&row) {
+                    *a = _mm512_fmadd_ps(*x, w, *a);
+                }
+            }
+        }
+        t += n;
+    }
+    for (g, o) in out.into_iter().enumerate() {
+        let inv = if s[g] == 0.0 { 0.0 } else { 1.0 / s[g] };
         let w = _mm512_set1_ps(inv);
         for (i, a) in acc[g].iter().enumerate() {
             _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, w));

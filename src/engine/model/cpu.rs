@@ -277,8 +277,8 @@ impl CpuModel {
         Ok(())
     }
 
-    /// Biases, QK norm, RoPE, and the query rounded to F16 (as ggml converts it to the
-    /// cache's type), row by row on the pool.
+    /// Biases, QK norm and RoPE, row by row on the pool. (The query stays f32: the
+    /// one-row attention rounds it to F16 itself, the tiled one uses it as is.)
     fn post_qkv(&self, b: &CpuBlock, (q, k, v): (&mut [f32], &mut [f32], &mut [f32]), (cos, sin): (&[f32], &[f32]), rope: &Rope) {
         let (hd, half) = (self.head_dim, rope.half());
         let (qw, kvw) = (self.n_heads * hd, self.n_kv_heads * hd);
@@ -299,7 +299,6 @@ impl CpuModel {
                 for h in q.chunks_exact_mut(hd) {
                     rope.rotate(h, c, sn);
                 }
-                round_f16_in_place(q);
                 for h in k.chunks_exact_mut(hd) {
                     rope.rotate(h, c, sn);
                 }
@@ -321,29 +320,6 @@ fn residual_norm(x: &mut [f32], proj: &[f32], add: bool, w: &[f32], eps: f32, h:
         }
         rms_norm_ggml(x, w, eps, h);
     });
-}
-
-/// Round to F16 precision and back, in place.
-fn round_f16_in_place(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::engine::kernels::avx2::available() {
-        // SAFETY: F16C was detected at run time.
-        return unsafe { round_f16_f16c(x) };
-    }
-    x.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,f16c")]
-unsafe fn round_f16_f16c(x: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let n8 = x.len() / 8 * 8;
-    for i in (0..n8).step_by(8) {
-        let p = x.as_mut_ptr().add(i);
-        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(p));
-        _mm256_storeu_ps(p, _mm256_cvtph_ps(h));
-    }
-    x[n8..].iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
 }
 
 /// RMS norm of every head's vector (Qwen3's QK norm).

@@ -284,7 +284,7 @@ impl Llama {
         let y = if x.device().is_cpu() {
             // Row by row, batch-invariant (see attention.rs); row i sees the cached
             // entries before it and the new rows up to itself.
-            attend_cpu(&round_f16(&q)?, &k_all, &v_all, scale as f32, |i| {
+            attend_cpu(&q, &k_all, &v_all, scale as f32, |i| {
                 total - n + i + 1
             })?
         } else {

@@ -2,6 +2,7 @@
 //! chat template and a description ([`ModelInfo`]).
 
 pub mod attention;
+pub mod attention_tiled;
 #[cfg(target_arch = "x86_64")]
 mod attention_x86;
 #[cfg(target_arch = "x86_64")]

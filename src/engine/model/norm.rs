@@ -59,7 +59,7 @@ crate::engine::fast::fast_fn! {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use std::arch::x86_64::*;
 
     #[inline]
