@@ -33,6 +33,7 @@ impl View<'_> {
 /// 16-lane running sums of fused products, those combined pairwise and reduced as
 /// `_mm512_reduce_add_ps` does, then the leftover values added in f64. Inputs are F16
 /// values.
+#[inline]
 pub(super) fn dot_f16(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let np = n / 64 * 64;

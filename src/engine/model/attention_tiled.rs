@@ -26,68 +26,71 @@ pub fn tiled(len: usize) -> bool {
 }
 
 /// Sixteen values summed as GCC expands `_mm512_reduce_add_ps`: halves, quarters, pairs.
+#[inline]
 pub(super) fn reduce16(x: &[f32; 16]) -> f32 {
     let h: [f32; 8] = std::array::from_fn(|l| x[l + 8] + x[l]);
     let q = [h[4] + h[0], h[5] + h[1], h[6] + h[2], h[7] + h[3]];
     (q[0] + q[2]) + (q[1] + q[3])
 }
 
-/// One query row `q` (f32, not rounded) over the first `len` cache rows: `key(j, row)` and
-/// `val(j, row)` write cache row `j` as f32; the output goes to `out`.
-pub fn flash_tiled_row(
-    q: &[f32],
-    len: usize,
-    scale: f32,
-    key: impl Fn(usize, &mut [f32]),
-    val: impl Fn(usize, &mut [f32]),
-    out: &mut [f32],
-) {
-    let dim = q.len();
-    let mut acc = [0f32; 256];
-    let mut row = [0f32; 256];
-    let (acc, row) = (&mut acc[..dim], &mut row[..dim]);
-    let (mut m, mut s) = (f32::NEG_INFINITY, 0f32);
-    let mut kq = [0f32; TILE];
-    for t in (0..len).step_by(TILE) {
-        let n = TILE.min(len - t);
-        for (j, x) in kq.iter_mut().enumerate() {
-            *x = if j < n {
-                key(t + j, row);
-                dot_f16(q, row) * scale
-            } else {
-                f32::NEG_INFINITY // past the visible rows: no weight
-            };
-        }
-        // ggml_vec_max_f32, then the running maximum with fmaxf.
-        let tile_max = kq.iter().fold(f32::NEG_INFINITY, |a, &x| if a > x { a } else { x });
-        let new = m.max(tile_max);
-        if new > m {
-            let ms = (m - new).exp();
-            acc.iter_mut().for_each(|a| *a *= ms);
-            s *= ms;
-        }
-        m = new;
-        // ggml_vec_soft_max_f32: sixteen at a time, each group's sum added in f64.
-        let mut sum = 0f64;
-        for chunk in kq.chunks_exact_mut(16) {
-            let mut e = [0f32; 16];
-            for (e, x) in e.iter_mut().zip(chunk.iter_mut()) {
-                *e = ggml_expf(*x - new);
-                *x = *e;
+crate::engine::fast::fast_fn! {
+    /// One query row `q` (f32, not rounded) over the first `len` cache rows: `key(j, row)` and
+    /// `val(j, row)` write cache row `j` as f32; the output goes to `out`.
+    pub fn flash_tiled_row(
+        q: &[f32],
+        len: usize,
+        scale: f32,
+        key: impl Fn(usize, &mut [f32]),
+        val: impl Fn(usize, &mut [f32]),
+        out: &mut [f32],
+    ) {
+        let dim = q.len();
+        let mut acc = [0f32; 256];
+        let mut row = [0f32; 256];
+        let (acc, row) = (&mut acc[..dim], &mut row[..dim]);
+        let (mut m, mut s) = (f32::NEG_INFINITY, 0f32);
+        let mut kq = [0f32; TILE];
+        for t in (0..len).step_by(TILE) {
+            let n = TILE.min(len - t);
+            for (j, x) in kq.iter_mut().enumerate() {
+                *x = if j < n {
+                    key(t + j, row);
+                    dot_f16(q, row) * scale
+                } else {
+                    f32::NEG_INFINITY // past the visible rows: no weight
+                };
             }
-            sum += reduce16(&e) as f64;
-        }
-        s = (s as f64 + sum) as f32;
-        for (j, &w) in kq.iter().enumerate().take(n) {
-            val(t + j, row);
-            for (a, &x) in acc.iter_mut().zip(row.iter()) {
-                *a = x.mul_add(w, *a);
+            // ggml_vec_max_f32, then the running maximum with fmaxf.
+            let tile_max = kq.iter().fold(f32::NEG_INFINITY, |a, &x| if a > x { a } else { x });
+            let new = m.max(tile_max);
+            if new > m {
+                let ms = (m - new).exp();
+                acc.iter_mut().for_each(|a| *a *= ms);
+                s *= ms;
+            }
+            m = new;
+            // ggml_vec_soft_max_f32: sixteen at a time, each group's sum added in f64.
+            let mut sum = 0f64;
+            for chunk in kq.chunks_exact_mut(16) {
+                let mut e = [0f32; 16];
+                for (e, x) in e.iter_mut().zip(chunk.iter_mut()) {
+                    *e = ggml_expf(*x - new);
+                    *x = *e;
+                }
+                sum += reduce16(&e) as f64;
+            }
+            s = (s as f64 + sum) as f32;
+            for (j, &w) in kq.iter().enumerate().take(n) {
+                val(t + j, row);
+                for (a, &x) in acc.iter_mut().zip(row.iter()) {
+                    *a = x.mul_add(w, *a);
+                }
             }
         }
-    }
-    let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
-    for (o, a) in out.iter_mut().zip(acc.iter()) {
-        *o = a * inv;
+        let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
+        for (o, a) in out.iter_mut().zip(acc.iter()) {
+            *o = a * inv;
+        }
     }
 }
 
