@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 /// Below this many elements of work a phase runs on the calling thread.
-const PAR_MIN: usize = 16 * 1024;
+const PAR_MIN: usize = 4 * 1024;
 
 /// `f` over `0..n` in chunks, on the pool when `n · cost` (elements touched) is at least
 /// [`PAR_MIN`].

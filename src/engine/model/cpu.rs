@@ -382,7 +382,7 @@ fn attend(
             flash_group_f16(qs, &rows(kc), &rows(vc), (len, hd), scale, &mut acc[..hd], o);
         }
     };
-    if work < 4096 {
+    if work < 512 {
         run(0..items);
     } else {
         barrier_pool().execute_chunked(items, run);
