@@ -52,6 +52,47 @@ unsafe fn dot16<const NV: usize>(q: &[__m512; NV], k: &[__m512; NV]) -> f32 {
     reduce16(_mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3])))
 }
 
+/// Cache row `j` of `rows` (`16 · NV` F16 values) as f32 vectors.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn load_row<const NV: usize>(rows: &F16Rows, j: usize, out: &mut [__m512; NV]) {
+    let p = rows.data.as_ptr().add(j * rows.stride + rows.offset);
+    for (i, r) in out.iter_mut().enumerate() {
+        *r = load16(p.add(16 * i));
+    }
+}
+
+/// The scores of keys `j0..j0 + n` for every head: `out[g][j] = dot(q[g], k_{j0+j}) · scale`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn scores<const G: usize, const NV: usize, const B: usize>(
+    q: &[[__m512; NV]; G],
+    k: &F16Rows,
+    (j0, n): (usize, usize),
+    scale: f32,
+    out: &mut [[f32; B]; G],
+) {
+    let mut row = [_mm512_setzero_ps(); NV];
+    for j in 0..n {
+        load_row(k, j0 + j, &mut row);
+        for g in 0..G {
+            out[g][j] = dot16::<NV>(&q[g], &row) * scale;
+        }
+    }
+}
+
+/// Each head's output: its accumulator divided by its softmax sum (0 for an empty sum).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn finish<const G: usize, const NV: usize>(acc: &[[__m512; NV]; G], sums: [f32; G], out: [&mut [f32]; G]) {
+    for ((o, a), s) in out.into_iter().zip(acc).zip(sums) {
+        let w = _mm512_set1_ps(if s == 0.0 { 0.0 } else { 1.0 / s });
+        for (i, a) in a.iter().enumerate() {
+            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, w));
+        }
+    }
+}
+
 /// Whether [`attend_group`] runs here and handles this head size (`NV = dim / 16`).
 pub fn supports(dim: usize) -> bool {
     (dim == 64 || dim == 128) && super::expf_x86::available()
@@ -82,7 +123,7 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     let mut m = [f32::NEG_INFINITY; G];
     let mut s_sum = [0f32; G];
     let mut row = [_mm512_setzero_ps(); NV];
-    let mut scores = [[0f32; B]; G];
+    let mut score = [[0f32; B]; G];
     let mut args = [[0f32; B]; G];
     let mut new_max = [0u16; G];
     let mut e = [[0f32; B]; G];
@@ -96,19 +137,11 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
     let mut j0 = 0;
     while j0 < len {
         let nb = B.min(len - j0);
-        for jj in 0..nb {
-            let kp = k.data.as_ptr().add((j0 + jj) * k.stride + k.offset);
-            for (i, r) in row.iter_mut().enumerate() {
-                *r = load16(kp.add(16 * i));
-            }
-            for g in 0..G {
-                scores[g][jj] = dot16::<NV>(&qr[g], &row) * scale;
-            }
-        }
+        scores::<G, NV, B>(&qr, k, (j0, nb), scale, &mut score);
         for g in 0..G {
             let mut bits = 0u16;
             for jj in 0..nb {
-                let s = scores[g][jj];
+                let s = score[g][jj];
                 if s > m[g] {
                     args[g][jj] = m[g] - s;
                     m[g] = s;
@@ -122,10 +155,7 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
             _mm512_storeu_ps(e[g].as_mut_ptr(), super::expf_x86::expf16(x));
         }
         for jj in 0..nb {
-            let vp = v.data.as_ptr().add((j0 + jj) * v.stride + v.offset);
-            for (i, r) in row.iter_mut().enumerate() {
-                *r = load16(vp.add(16 * i));
-            }
+            load_row(v, j0 + jj, &mut row);
             for g in 0..G {
                 let (mut ms, mut vs) = (1f32, e[g][jj]);
                 if new_max[g] & (1 << jj) != 0 {
@@ -144,13 +174,7 @@ pub unsafe fn attend_group<const G: usize, const NV: usize>(
         }
         j0 += nb;
     }
-    for (g, o) in out.into_iter().enumerate() {
-        let inv = if s_sum[g] == 0.0 { 0.0 } else { 1.0 / s_sum[g] };
-        let w = _mm512_set1_ps(inv);
-        for (i, a) in acc[g].iter().enumerate() {
-            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, w));
-        }
-    }
+    finish(&acc, s_sum, out);
 }
 
 /// `G` query heads (unrounded f32 queries) against one KV head's first `len` cache rows,
@@ -184,15 +208,7 @@ pub unsafe fn attend_tiled<const G: usize, const NV: usize>(
     let mut t = 0;
     while t < len {
         let n = TILE.min(len - t);
-        for j in 0..n {
-            let kp = k.data.as_ptr().add((t + j) * k.stride + k.offset);
-            for (i, r) in row.iter_mut().enumerate() {
-                *r = load16(kp.add(16 * i));
-            }
-            for g in 0..G {
-                kq[g][j] = dot16::<NV>(&qv[g], &row) * scale;
-            }
-        }
+        scores::<G, NV, TILE>(&qv, k, (t, n), scale, &mut kq);
         for g in 0..G {
             kq[g][n..].fill(f32::NEG_INFINITY);
             let p = kq[g].as_mut_ptr();
@@ -219,10 +235,7 @@ pub unsafe fn attend_tiled<const G: usize, const NV: usize>(
             s[g] = (s[g] as f64 + sum) as f32;
         }
         for j in 0..n {
-            let vp = v.data.as_ptr().add((t + j) * v.stride + v.offset);
-            for (i, r) in row.iter_mut().enumerate() {
-                *r = load16(vp.add(16 * i));
-            }
+            load_row(v, t + j, &mut row);
             for g in 0..G {
                 let w = _mm512_set1_ps(kq[g][j]);
                 for (a, x) in acc[g].iter_mut().zip(&row) {
@@ -232,11 +245,5 @@ pub unsafe fn attend_tiled<const G: usize, const NV: usize>(
         }
         t += n;
     }
-    for (g, o) in out.into_iter().enumerate() {
-        let inv = if s[g] == 0.0 { 0.0 } else { 1.0 / s[g] };
-        let w = _mm512_set1_ps(inv);
-        for (i, a) in acc[g].iter().enumerate() {
-            _mm512_storeu_ps(o.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, w));
-        }
-    }
+    finish(&acc, s, out);
 }
