@@ -4,6 +4,7 @@
 //! rate at which the weights stream. `RAYON_NUM_THREADS=1` measures one core.
 //!
 //!     cargo run --release --example kbench [q4_0|q4_1|q8_0|q4_k|q6_k ...]
+//!     KBENCH_SHAPES=1536x576,576x1536 cargo run --release --example kbench q8_0
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -36,6 +37,10 @@ fn main() {
                 std::process::exit(2);
             }
         };
+        if k % dtype.block_size() != 0 {
+            eprintln!("kbench: {name} needs k to be a multiple of {}; skipping {n}x{k}", dtype.block_size());
+            continue;
+        }
         let w = Tensor::randn(0f32, 1.0, (n, k), &Device::Cpu).expect("random weights");
         let w = QWeight::new(Arc::new(QTensor::quantize(&w, dtype).expect("quantize"))).expect("weight");
         for m in [1usize, 4, 64, 256] {

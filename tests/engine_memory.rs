@@ -73,7 +73,7 @@ fn decode_steps_allocate_nothing_and_weights_stay_mapped() {
         next[i] = argmax(&logits);
     }
     let vocab = logits.len();
-    let mut step = |next: &mut [u32; 2], caches: &mut [KvCache; 2], logits: &mut Vec<f32>| {
+    let step = |next: &mut [u32; 2], caches: &mut [KvCache; 2], logits: &mut Vec<f32>| {
         let [a, b] = caches;
         let (ta, tb) = ([next[0]], [next[1]]);
         let mut steps = [SeqStep { tokens: &ta, cache: a }, SeqStep { tokens: &tb, cache: b }];
