@@ -173,6 +173,18 @@ pub struct ServeArgs {
     /// Requests that may wait while --concurrency generate; past that the server answers 429.
     #[arg(long, default_value_t = 16)]
     pub queue: usize,
+    /// Most models loaded at once (others load on their first request; the least recently
+    /// used idle one makes room). Default: `[server] max_models`, 3.
+    #[arg(long, value_name = "N")]
+    pub max_models: Option<usize>,
+    /// Most weight bytes loaded at once, e.g. 8G or 512M (default: `[server]
+    /// memory_budget`, or 80% of the memory).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+    /// How long a model loaded on demand stays after its last request: 5m, 1h30m, 0
+    /// (unload at once), -1 (for good). Default: `[server] ttl`, 5m.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub ttl: Option<String>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -32,8 +32,19 @@ pub struct Config {
     /// Most requests the engine decodes together (continuous batching).
     pub max_batch: usize,
     pub sampling: SamplingDefaults,
+    /// `[server]`: how `lmwb serve` loads models on demand.
+    pub server: ServerSettings,
     /// Action name → key names (see `[keymap]` in config.toml).
     pub keymap: std::collections::BTreeMap<String, KeyList>,
+}
+
+/// The `[server]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub max_models: usize,
+    pub memory_budget: String,
+    pub ttl: String,
 }
 
 /// One key name or several.

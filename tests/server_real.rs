@@ -35,9 +35,14 @@ fn models() -> PathBuf {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
+        Server::start_in(&models(), MODEL, extra)
+    }
+
+    /// `lmwb serve -m model` over the models folder `models`.
+    fn start_in(models: &std::path::Path, model: &str, extra: &[&str]) -> Server {
         let home = tempfile::tempdir().unwrap();
-        let mut child = sandbox::command(home.path(), &models())
-            .args(["serve", "--port", "0", "-m", MODEL])
+        let mut child = sandbox::command(home.path(), models)
+            .args(["serve", "--port", "0", "-m", model])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -182,7 +187,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["stream_usage"], 12);
     assert_eq!(r["one_id"], 1);
     assert_eq!(r["finish"], "length");
-    assert_eq!(r["ids"], json!([MODEL]));
+    assert_eq!(r["ids"][0], MODEL, "the model -m names first, then the registry's");
     assert!(!r["completion"].as_str().unwrap().is_empty());
     assert_eq!(r["missing"], 404);
     assert_eq!(r["refused"], json!(["BadRequestError", 400, "tools"]));
@@ -260,4 +265,70 @@ fn a_port_in_use_is_an_error_that_says_what_to_do() {
         out.stderr
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Two registry names for the default model's file: `alpha` (named by -m) and `beta`.
+fn two_model_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["alpha", "beta"] {
+        std::os::unix::fs::symlink(
+            real::default_model_path(),
+            dir.path().join(format!("{name}.gguf")),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn another_model_of_the_registry_loads_on_its_first_request_and_unloads_when_told() {
+    let expected = run_text();
+    let folder = two_model_folder();
+    let server = Server::start_in(folder.path(), "alpha", &["--max-models", "1"]);
+    let ps = |server: &Server| -> Vec<String> {
+        let (status, body) = server.http("GET", "/api/ps", None);
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, listed) = server.http("GET", "/v1/models", None);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    assert_eq!(ps(&server), ["alpha"]);
+
+    // `beta` loads on first use (alpha, idle, makes room: one model at a time) and answers
+    // with the same greedy text as `lmwb run`: it is the same file.
+    let body = json!({"model": "beta", "temperature": 0, "max_tokens": 12,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let (status, reply) = server.http("POST", "/v1/chat/completions", Some(&body));
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["choices"][0]["message"]["content"], expected);
+    assert_eq!(reply["model"], "beta");
+    assert_eq!(ps(&server), ["beta"]);
+
+    // Ollama: `alpha` comes back with its load time in the stats, and `keep_alive: 0`
+    // unloads it as soon as it has answered.
+    let body = json!({"model": "alpha", "prompt": "Hi", "stream": false, "keep_alive": 0,
+        "options": {"num_predict": 2}});
+    let (status, reply) = server.http("POST", "/api/generate", Some(&body));
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert!(reply["load_duration"].as_u64().unwrap() > 0, "{reply}");
+    assert!(ps(&server).is_empty());
+    let (status, health) = server.http("GET", "/health", None);
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("\"ready\""), "{health}");
+    server.stop();
 }

@@ -21,4 +21,9 @@ pub trait GenerationClient: Send + Sync {
     }
     /// Start a generation; events arrive on the returned receiver.
     fn generate(&self, req: GenerateRequest) -> Generation;
+    /// Something to keep alive while a generation started through this client runs (the
+    /// server's hold on a model loaded on demand, so it does not unload mid-answer).
+    fn hold(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        None
+    }
 }

@@ -1,11 +1,16 @@
-//! `lmwb serve`: load one model through the registry and serve the OpenAI, Anthropic and
-//! Ollama APIs until Ctrl-C / SIGTERM (requests in flight finish first).
+//! `lmwb serve`: serve the OpenAI, Anthropic and Ollama APIs until Ctrl-C / SIGTERM
+//! (requests in flight finish first). The model `-m` names loads at start and stays; any
+//! other model of the registry loads on its first request, within `--max-models` and
+//! `--memory-budget`, and unloads after `--ttl` idle.
 
 use super::gen;
 use crate::cli::{SamplingArgs, ServeArgs};
 use crate::config::Config;
-use crate::server::{self, Defaults, ServedModel, ServerConfig};
+use crate::server::keep::Keep;
+use crate::server::pool::{modified_secs, ModelPool, PoolConfig};
+use crate::server::{self, Defaults, ServedModel, ServerConfig, ServerState};
 use crate::tui::loader::{EngineLoader, ModelLoader, ModelRow};
+use std::sync::Arc;
 
 pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     let spec = args
@@ -14,10 +19,11 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         .unwrap_or_else(|| cfg.default_model.clone());
     let dirs = cfg.model_dirs();
     let path = crate::models::resolve(&spec, &dirs)?;
-    let loader = EngineLoader {
+    let pool_config = pool_config(&args, cfg)?;
+    let loader = Arc::new(EngineLoader {
         dirs,
         options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
-    };
+    });
     // The registry's row names the model; a path outside the model folders gets its stem.
     let row = loader
         .scan()
@@ -51,9 +57,12 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         handle_signals: true,
         ..ServerConfig::default()
     };
+    let pool = ModelPool::new(Some(loader.clone() as Arc<dyn ModelLoader>), pool_config);
+    pool.set_loading(&row.name, true);
+    let state = ServerState::with_pool(&config, pool.clone());
     // Listen first, so /health says `loading` while the model loads.
     let (host, port) = (config.host.clone(), config.port);
-    let handle = server::start(config, vec![]).map_err(|e| {
+    let handle = server::serve(config, state).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {host}:{port}: {e}; pick another --port (0: any free one) or --host"
         )
@@ -64,26 +73,26 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         row.name,
         path.display()
     );
+    let started = std::time::Instant::now();
     let client = match loader.load(&row) {
         Ok(c) => c,
         Err(e) => {
+            pool.set_loading(&row.name, false);
             let _ = handle.shutdown();
             anyhow::bail!(e);
         }
     };
-    let created = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    handle.state().add_model(ServedModel {
+    tracing::info!(model = %row.name, load_ms = started.elapsed().as_millis() as u64, "loaded");
+    pool.add(ServedModel {
         id: row.name.clone(),
         client,
-        created,
+        created: modified_secs(&path),
         info: row.info.clone().ok(),
     });
+    pool.set_loading(&row.name, false);
+    let others = pool.available().len().saturating_sub(1);
     eprintln!(
-        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",
+        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); {others} more model(s) load on request; Ctrl-C stops",
         row.name,
         handle.addr()
     );
@@ -91,4 +100,37 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     handle.wait()?;
     eprintln!("lmwb: server stopped");
     Ok(0)
+}
+
+/// `--max-models`, `--memory-budget`, `--ttl` over the `[server]` table.
+fn pool_config(args: &ServeArgs, cfg: &Config) -> anyhow::Result<PoolConfig> {
+    let max_loaded = args.max_models.unwrap_or(cfg.server.max_models);
+    if max_loaded == 0 {
+        anyhow::bail!("--max-models must be at least 1 (the model -m names stays loaded)");
+    }
+    let budget = args
+        .memory_budget
+        .clone()
+        .unwrap_or_else(|| cfg.server.memory_budget.clone());
+    let memory_budget = if budget.trim().is_empty() {
+        default_budget()
+    } else {
+        Some(parse_size::parse_size(budget.trim()).map_err(|e| {
+            anyhow::anyhow!("--memory-budget `{budget}`: {e}; write e.g. 8G, 512M or 4GiB")
+        })?)
+    };
+    let ttl_text = args.ttl.clone().unwrap_or_else(|| cfg.server.ttl.clone());
+    let ttl = Keep::parse(&ttl_text).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    Ok(PoolConfig {
+        max_loaded,
+        memory_budget,
+        ttl,
+    })
+}
+
+/// 80% of the machine's memory (no limit when it cannot be read).
+fn default_budget() -> Option<u64> {
+    let mut sys = sysinfo::System::new().ok()?;
+    sys.refresh_memory();
+    Some(sys.total_memory() / 5 * 4).filter(|&b| b > 0)
 }

@@ -6,7 +6,7 @@ use super::handlers::collect;
 use super::metrics::Metrics;
 use super::openai::Defaults;
 use super::queue::{Running, Slot};
-use super::ServerState;
+use super::{ServedModel, ServerState};
 use crate::chat::reasoning::{Channel, ChannelParser};
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{Event, FinishReason, GenerateRequest, Prompt, Stats};
@@ -229,7 +229,12 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(body_rejection)?;
     let v = validate(&parse_json(&body)?, &s.defaults)?;
-    let model = s.find(&v.model)?;
+    let lease = s.acquire(&v.model, None).await?;
+    let res = reply(s, v, &lease.model).await?;
+    Ok(super::handlers::with_load_time(res, &lease))
+}
+
+async fn reply(s: Arc<ServerState>, v: Valid, model: &ServedModel) -> Result<Response, ApiError> {
     let slot = s.limiter.admit().await?;
     let mut running = Running::start(model.client.as_ref(), v.request, &s.metrics);
     if !v.stream {

@@ -127,15 +127,41 @@ impl ApiError {
     }
 
     /// The queue is full: come back later.
-    pub fn busy(queue: usize) -> ApiError {
+    pub fn busy(running: usize, queue: usize) -> ApiError {
         ApiError {
             code: Some("rate_limit_exceeded"),
             retry_after: Some(1),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "requests",
-                format!("the server is busy: one generation runs at a time and {queue} more wait; retry shortly"),
+                format!("the server is busy: {running} generation(s) run at once and {queue} more wait; retry shortly"),
             )
+        }
+    }
+
+    /// A model file that would not load (server-side: the file, not the request).
+    pub fn load_failed(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: Some("model_load_failed"),
+            ..ApiError::server(message)
+        }
+    }
+
+    /// A model larger than the server's memory budget.
+    pub fn too_big(message: impl Into<String>) -> ApiError {
+        ApiError {
+            param: Some("model".into()),
+            code: Some("model_too_large"),
+            ..ApiError::bad_request(message)
+        }
+    }
+
+    /// Every loaded model is answering requests and no other fits: retry later.
+    pub fn no_room(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: Some("models_busy"),
+            retry_after: Some(2),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
         }
     }
 

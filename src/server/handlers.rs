@@ -4,7 +4,9 @@ use super::error::{ApiError, ApiJson};
 use super::openai::{self, Valid};
 use super::queue::Running;
 use super::sse::{bump_seed, completion_body, Api, Choice, Meta, Stream, Usage};
-use super::{ServedModel, ServerState};
+use super::keep::Keep;
+use super::pool::{Lease, Listing};
+use super::ServerState;
 use crate::chat::reasoning::ChannelParser;
 use crate::engine::{Event, Stats};
 use axum::extract::{Path, State};
@@ -16,12 +18,14 @@ use std::sync::Arc;
 
 type Shared = State<Arc<ServerState>>;
 
-fn model_json(m: &ServedModel) -> Value {
+fn model_json(m: &Listing) -> Value {
     json!({"id": m.id, "object": "model", "created": m.created, "owned_by": "lmwb"})
 }
 
+/// Every model this server can answer with, loaded or not (the first request for one
+/// loads it).
 pub async fn list_models(State(s): Shared) -> Json<Value> {
-    let data: Vec<Value> = s.models().iter().map(model_json).collect();
+    let data: Vec<Value> = s.pool.available().iter().map(model_json).collect();
     Json(json!({"object": "list", "data": data}))
 }
 
@@ -29,21 +33,55 @@ pub async fn get_model(State(s): Shared, Path(id): Path<String>) -> Result<Json<
     s.find(&id).map(|m| Json(model_json(&m)))
 }
 
-/// 200 `ready` once a model is served, 503 `loading` before.
+/// 503 `loading` while the first model loads and none is served; 200 `degraded` after a
+/// model failed to load or while the queue is full (requests get 429); 200 `ready` else.
 pub async fn health(State(s): Shared) -> (StatusCode, Json<Value>) {
-    let ids: Vec<String> = s.models().into_iter().map(|m| m.id).collect();
-    let (code, status) = if ids.is_empty() {
+    let loaded: Vec<String> = s.pool.loaded().into_iter().map(|m| m.listing.id).collect();
+    let (loading, error) = s.pool.load_state();
+    let full = s.limiter.is_full();
+    let (code, status) = if s.pool.is_starting() {
         (StatusCode::SERVICE_UNAVAILABLE, "loading")
+    } else if error.is_some() || full {
+        (StatusCode::OK, "degraded")
     } else {
         (StatusCode::OK, "ready")
     };
-    let body = json!({
+    let mut body = json!({
         "status": status,
-        "models": ids,
+        "models": loaded,
+        "loading": loading,
         "in_flight": s.limiter.in_flight(),
         "queued": s.limiter.queued(),
     });
+    if let Some(e) = error {
+        body["last_load_error"] = json!(e);
+    }
+    if full {
+        body["reason"] = json!("the request queue is full");
+    }
     (code, Json(body))
+}
+
+/// LM Studio's `ttl` (seconds an on-demand model stays after this request).
+fn ttl(body: &Value) -> Result<Option<Keep>, ApiError> {
+    match body.get("ttl") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(Keep::from_secs(n.as_f64().unwrap_or(0.0)))),
+        Some(_) => Err(ApiError::invalid(
+            "ttl",
+            "`ttl` must be a number of seconds (how long the model stays loaded after this request; -1: for good)",
+        )),
+    }
+}
+
+/// The `x-lmwb-load-ms` header: how long this request waited for its model to load.
+pub fn with_load_time(mut res: Response, lease: &Lease) -> Response {
+    if let Some(ms) = lease.load_ms {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{ms:.0}")) {
+            res.headers_mut().insert("x-lmwb-load-ms", v);
+        }
+    }
+    res
 }
 
 pub async fn metrics(State(s): Shared) -> Response {
@@ -59,7 +97,7 @@ pub async fn metrics(State(s): Shared) -> Response {
 
 pub async fn chat(State(s): Shared, ApiJson(body): ApiJson<Value>) -> Result<Response, ApiError> {
     let valid = openai::chat_request(&body, &s.defaults)?;
-    generate(s, Api::Chat, valid).await
+    generate(s, Api::Chat, valid, ttl(&body)?).await
 }
 
 pub async fn completions(
@@ -67,12 +105,22 @@ pub async fn completions(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let valid = openai::completion_request(&body, &s.defaults)?;
-    generate(s, Api::Completion, valid).await
+    generate(s, Api::Completion, valid, ttl(&body)?).await
 }
 
-async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, ApiError> {
-    let model = s.find(&v.model)?;
-    let (id, client) = (model.id.clone(), model.client.clone());
+async fn generate(
+    s: Arc<ServerState>,
+    api: Api,
+    v: Valid,
+    keep: Option<Keep>,
+) -> Result<Response, ApiError> {
+    let lease = s.acquire(&v.model, keep).await?;
+    let res = answer(s, api, v, &lease).await?;
+    Ok(with_load_time(res, &lease))
+}
+
+async fn answer(s: Arc<ServerState>, api: Api, v: Valid, lease: &Lease) -> Result<Response, ApiError> {
+    let (id, client) = (lease.model.id.clone(), lease.model.client.clone());
     let slot = s.limiter.admit().await?;
     let meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
     if v.stream {

@@ -8,10 +8,12 @@ pub mod anthropic;
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod keep;
 pub mod metrics;
 pub mod ollama;
 pub mod ollama_request;
 pub mod openai;
+pub mod pool;
 pub mod queue;
 pub mod sse;
 
@@ -78,8 +80,8 @@ impl Default for ServerConfig {
 
 /// What every handler shares.
 pub struct ServerState {
-    /// The models served; empty while the first one loads (`/health` says `loading`).
-    models: std::sync::RwLock<Vec<ServedModel>>,
+    /// The models served: loaded on demand from the registry, or added by hand.
+    pub pool: pool::ModelPool,
     pub api_key: Option<String>,
     pub defaults: Defaults,
     pub limiter: queue::Limiter,
@@ -91,9 +93,19 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// A server for `models` only (already loaded; nothing loads on demand).
     pub fn new(config: &ServerConfig, models: Vec<ServedModel>) -> ServerState {
+        let state = ServerState::with_pool(config, pool::ModelPool::new(None, Default::default()));
+        for m in models {
+            state.add_model(m);
+        }
+        state
+    }
+
+    /// A server for the models of `pool`.
+    pub fn with_pool(config: &ServerConfig, pool: pool::ModelPool) -> ServerState {
         ServerState {
-            models: std::sync::RwLock::new(models),
+            pool,
             loopback: auth::is_loopback_host(&config.host),
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             defaults: config.defaults.clone(),
@@ -104,37 +116,24 @@ impl ServerState {
         }
     }
 
-    /// The models served now.
-    pub fn models(&self) -> Vec<ServedModel> {
-        self.models
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Serve one more model (the server may start before its model has loaded).
+    /// Serve one more model, already loaded (the server may start before it has).
     pub fn add_model(&self, model: ServedModel) {
-        self.models
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(model);
+        self.pool.add(model);
     }
 
-    /// The model named `id` (its registry name, or the name its client reports); 503 while
-    /// the first model loads, 404 for a name this server does not have.
-    pub fn find(&self, id: &str) -> Result<ServedModel, ApiError> {
-        let models = self.models();
-        if models.is_empty() {
-            return Err(ApiError::loading());
-        }
-        models
-            .iter()
-            .find(|m| m.id == id || m.client.model_name() == id)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
-                ApiError::model_not_found(id, &ids)
-            })
+    /// The model named `id`, loaded or not: 404 for a name this server cannot serve (503
+    /// while the first model loads).
+    pub fn find(&self, id: &str) -> Result<pool::Listing, ApiError> {
+        self.pool.lookup(id)
+    }
+
+    /// Hold the model named `id` for one request, loading it if need be.
+    pub async fn acquire(
+        &self,
+        id: &str,
+        keep: Option<keep::Keep>,
+    ) -> Result<pool::Lease, ApiError> {
+        self.pool.acquire(id, keep).await
     }
 }
 
@@ -339,11 +338,19 @@ impl Drop for ServerHandle {
 
 /// Bind `config.host:config.port` and serve `models` on a runtime of its own.
 pub fn start(config: ServerConfig, models: Vec<ServedModel>) -> std::io::Result<ServerHandle> {
+    let state = ServerState::new(&config, models);
+    serve(config, state)
+}
+
+/// Bind `config.host:config.port` and serve `state` on a runtime of its own; idle models
+/// unload when their keep-alive runs out.
+pub fn serve(config: ServerConfig, state: ServerState) -> std::io::Result<ServerHandle> {
     let listener = std::net::TcpListener::bind((config.host.as_str(), config.port))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(ServerState::new(&config, models));
+    let state = Arc::new(state);
     let app = router(state.clone());
+    let reaper = state.pool.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let signals = config.handle_signals;
     let thread = std::thread::Builder::new()
@@ -356,6 +363,13 @@ pub fn start(config: ServerConfig, models: Vec<ServedModel>) -> std::io::Result<
                 .build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+                    loop {
+                        tick.tick().await;
+                        reaper.reap();
+                    }
+                });
                 let stop = async move {
                     tokio::select! {
                         _ = stop_rx => {}

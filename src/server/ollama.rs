@@ -7,7 +7,9 @@ use super::handlers::collect;
 use super::ollama_request::{self, Valid};
 use super::queue::{Running, Slot};
 use super::sse::Frames;
-use super::{ServedModel, ServerState};
+use super::keep::Keep;
+use super::pool::Listing;
+use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
 use crate::engine::{Event, FinishReason, Stats};
 use axum::body::{Body, Bytes};
@@ -81,7 +83,7 @@ fn ns(ms: f64) -> u64 {
 }
 
 /// The final object's fields: why it ended and the timings in nanoseconds.
-fn add_stats(v: &mut Value, s: &Stats) {
+fn add_stats(v: &mut Value, s: &Stats, load_ms: f64) {
     let reason = match s.finish_reason {
         FinishReason::Length => "length",
         _ => "stop",
@@ -89,8 +91,8 @@ fn add_stats(v: &mut Value, s: &Stats) {
     let o = v.as_object_mut().expect("an object");
     for (k, x) in [
         ("done_reason", json!(reason)),
-        ("total_duration", json!(ns(s.total_ms))),
-        ("load_duration", json!(0)),
+        ("total_duration", json!(ns(s.total_ms + load_ms))),
+        ("load_duration", json!(ns(load_ms))),
         ("prompt_eval_count", json!(s.prompt_tokens)),
         ("prompt_eval_duration", json!(ns(s.prefill_ms))),
         ("eval_count", json!(s.generated_tokens)),
@@ -100,10 +102,13 @@ fn add_stats(v: &mut Value, s: &Stats) {
     }
 }
 
-/// An empty prompt only loads the model (already loaded here): Ollama answers `load`.
-fn loaded(kind: Kind, model: &str) -> Response {
+/// An empty prompt only loads the model (`done_reason: "load"`), or with `keep_alive: 0`
+/// unloads it (`"unload"`), as in Ollama.
+fn loaded(kind: Kind, model: &str, reason: &str, load_ms: f64) -> Response {
     let mut v = object(kind, model, "", "", true);
-    v["done_reason"] = json!("load");
+    v["done_reason"] = json!(reason);
+    v["load_duration"] = json!(ns(load_ms));
+    v["total_duration"] = json!(ns(load_ms));
     Json(v).into_response()
 }
 
@@ -123,9 +128,18 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         Kind::Chat => ollama_request::chat(&body, &s.defaults)?,
         Kind::Generate => ollama_request::generate(&body, &s.defaults)?,
     };
-    let model = s.find(&v.model)?;
+    let keep = Keep::from_json(body.get("keep_alive").unwrap_or(&Value::Null))
+        .map_err(|e| ApiError::invalid("keep_alive", format!("`keep_alive` {e}")))?;
+    if v.request.is_none() && keep == Some(Keep::For(std::time::Duration::ZERO)) {
+        let listing = s.find(&v.model)?;
+        s.pool.unload(&listing.id);
+        return Ok(loaded(kind, &listing.id, "unload", 0.0));
+    }
+    let lease = s.acquire(&v.model, keep).await?;
+    let load_ms = lease.load_ms.unwrap_or(0.0);
+    let model = lease.model;
     let Some(mut request) = v.request else {
-        return Ok(loaded(kind, &model.id));
+        return Ok(loaded(kind, &model.id, "load", load_ms));
     };
     if let (Some(w), Some(ctx)) = (request.max_kv_size, model.client.context_length()) {
         if w >= ctx {
@@ -144,7 +158,7 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
             String::new()
         };
         let mut out = object(kind, &model.id, &split.answer, &thinking, true);
-        add_stats(&mut out, &stats);
+        add_stats(&mut out, &stats, load_ms);
         return Ok(Json(out).into_response());
     }
     // Wait for the first event so a request the engine refuses gets its status code.
@@ -161,6 +175,7 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         pending: Some(first),
         parser: ChannelParser::new(),
         done: false,
+        load_ms,
         _slot: slot,
     };
     Ok(ndjson(lines))
@@ -175,6 +190,7 @@ struct Lines {
     pending: Option<Event>,
     parser: ChannelParser,
     done: bool,
+    load_ms: f64,
     _slot: Slot,
 }
 
@@ -196,7 +212,7 @@ impl Lines {
                     let rest = self.parser.finish();
                     let mut out = self.pieces(rest, false);
                     let mut last = object(self.kind, &self.model, "", "", true);
-                    add_stats(&mut last, &stats);
+                    add_stats(&mut last, &stats, self.load_ms);
                     out.extend(line(&last));
                     out
                 }
@@ -271,7 +287,7 @@ fn parameter_size(n: u64) -> String {
 }
 
 /// What the model file says about itself (empty strings where lmwb does not know).
-fn details(m: &ServedModel) -> Value {
+fn details(m: &Listing) -> Value {
     let (format, family, params, quant) = match &m.info {
         Some(i) => (
             i.format.to_string(),
@@ -291,11 +307,11 @@ fn details(m: &ServedModel) -> Value {
     })
 }
 
-fn size(m: &ServedModel) -> u64 {
-    m.info.as_ref().map_or(0, |i| i.size_bytes)
+fn size(m: &Listing) -> u64 {
+    m.size
 }
 
-fn modified(m: &ServedModel) -> String {
+fn modified(m: &Listing) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(m.created as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     rfc3339(t)
@@ -303,7 +319,7 @@ fn modified(m: &ServedModel) -> String {
 
 /// A model as `/api/tags` lists it. `digest` is left out: hashing a multi-GB file per
 /// listing is not cheap.
-fn summary(m: &ServedModel) -> Value {
+fn summary(m: &Listing) -> Value {
     json!({
         "name": m.id,
         "model": m.id,
@@ -313,21 +329,28 @@ fn summary(m: &ServedModel) -> Value {
     })
 }
 
-/// `GET /api/tags`.
+/// `GET /api/tags`: every model this server can serve (loaded on first use).
 pub async fn tags(State(s): Shared) -> Response {
-    let models: Vec<Value> = s.models().iter().map(summary).collect();
+    let models: Vec<Value> = s.pool.available().iter().map(summary).collect();
     Json(json!({"models": models})).into_response()
 }
 
-/// `GET /api/ps`: the models loaded; lmwb keeps them loaded while it serves.
+/// `GET /api/ps`: the models loaded now, with their size and when they unload.
 pub async fn ps(State(s): Shared) -> Response {
     let models: Vec<Value> = s
-        .models()
+        .pool
+        .loaded()
         .iter()
         .map(|m| {
-            let mut v = summary(m);
+            let mut v = summary(&m.listing);
             v.as_object_mut().map(|o| o.remove("modified_at"));
-            v["expires_at"] = json!("9999-12-31T23:59:59Z");
+            // Ollama writes a date far ahead for a model kept for good.
+            let expires = match m.expires {
+                Some(t) => time::OffsetDateTime::from(t),
+                None => time::OffsetDateTime::from_unix_timestamp(11_000_000_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            };
+            v["expires_at"] = json!(rfc3339(expires));
             v["size_vram"] = json!(0);
             if let Some(n) = m.client.context_length() {
                 v["context_length"] = json!(n);
@@ -387,10 +410,10 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
     let arch = details["family"].as_str().unwrap_or("").to_string();
     let mut info = json!({
         "general.name": m.id,
-        "general.basename": m.client.model_name(),
+        "general.basename": m.id,
         "general.architecture": arch,
     });
-    if let Some(n) = m.client.context_length() {
+    if let Some(n) = m.info.as_ref().map(|i| i.context_length).filter(|&n| n > 0) {
         info[format!(
             "{}.context_length",
             if arch.is_empty() { "general" } else { &arch }

@@ -124,12 +124,10 @@ fn check(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
             "context" if on && !empty_arr => "the deprecated `context` token list is not supported; send the text again (lmwb reuses its cached prefix)",
             "logprobs" if on && v != &Value::Bool(false) => "log probabilities are not returned yet",
             "top_logprobs" if on && v != 0 => "log probabilities are not returned yet",
-            "keep_alive" if !(v.is_null() || v.is_string() || v.is_number()) => {
-                return Err(ApiError::invalid(
-                    key.clone(),
-                    "`keep_alive` must be a duration string (\"5m\") or a number of seconds",
-                ))
-            }
+            "keep_alive" => match super::keep::Keep::from_json(v) {
+                Ok(_) => continue,
+                Err(e) => return Err(ApiError::invalid(key.clone(), format!("`keep_alive` {e}"))),
+            },
             "think" if !(v.is_null() || v.is_boolean()) => {
                 "a reasoning level cannot be set; send true or false"
             }

@@ -95,6 +95,8 @@ const COMMON: &[&str] = &[
     "prompt_cache_retention",
     "prompt_cache_options",
     "safety_identifier",
+    // LM Studio's: seconds an on-demand model stays loaded after this request.
+    "ttl",
 ];
 const CHAT: &[&str] = &[
     "messages",

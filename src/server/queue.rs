@@ -1,4 +1,4 @@
-//! One generation at a time per model, a bounded queue behind it, and the bridge from the
+//! A limit on the generations running at once, a bounded queue behind it, and the bridge from the
 //! engine's event channel to async code with a guard that cancels on drop.
 
 use super::error::ApiError;
@@ -48,7 +48,7 @@ impl Limiter {
         let before = self.admitted.fetch_add(1, Ordering::SeqCst);
         let count = Admitted(self.admitted.clone());
         if before >= self.concurrency + self.queue {
-            return Err(ApiError::busy(self.queue));
+            return Err(ApiError::busy(self.concurrency, self.queue));
         }
         let permit = self
             .sem
@@ -67,6 +67,11 @@ impl Limiter {
         self.admitted.load(Ordering::SeqCst)
     }
 
+    /// No more requests can wait: the next one gets 429.
+    pub fn is_full(&self) -> bool {
+        self.in_flight() >= self.concurrency + self.queue
+    }
+
     /// Requests waiting for a permit.
     pub fn queued(&self) -> usize {
         let running = self.concurrency - self.sem.available_permits();
@@ -79,6 +84,8 @@ impl Limiter {
 /// timings go to the metrics.
 pub struct Running {
     rx: mpsc::UnboundedReceiver<Event>,
+    /// The client's hold on its model (on-demand loading), let go once the generation ends.
+    hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
     cancel: CancelToken,
     finished: bool,
     metrics: Arc<Metrics>,
@@ -92,6 +99,7 @@ impl Running {
         metrics: &Arc<Metrics>,
     ) -> Running {
         let generation = client.generate(req);
+        let hold = client.hold();
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("lmwb-server-events".into())
@@ -101,10 +109,12 @@ impl Running {
                         break;
                     }
                 }
+
             })
             .expect("spawn a thread");
         Running {
             rx,
+            hold,
             cancel: generation.cancel,
             finished: false,
             metrics: metrics.clone(),
@@ -129,6 +139,9 @@ impl Running {
             }
             None | Some(Event::Error(_)) => self.finished = true,
             Some(Event::Started { .. } | Event::Text(_)) => {}
+        }
+        if self.finished {
+            self.hold = None;
         }
         ev
     }
