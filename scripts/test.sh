@@ -16,4 +16,8 @@ bash scripts/fetch-models.sh
 if ! python3 -c "import openai" >/dev/null 2>&1; then
   python3 -m pip install --quiet openai
 fi
+# ... and schemathesis fuzzes them against the OpenAI description in tests/fixtures/specs.
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet schemathesis
+fi
 cargo test
