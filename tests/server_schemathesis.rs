@@ -16,13 +16,19 @@ use std::sync::Arc;
 
 const KEY: &str = "schemathesis-key";
 
+/// schemathesis through the python3 that pip installed it for (its script may not be on
+/// PATH).
 fn schemathesis() -> Command {
-    let probe = Command::new("schemathesis").arg("--version").output();
+    const RUN: &str = "import sys; from schemathesis.cli import schemathesis as st; \
+                       sys.argv[0] = 'schemathesis'; sys.exit(st())";
+    let probe = Command::new("python3").args(["-c", RUN, "--version"]).output();
     assert!(
         probe.is_ok_and(|o| o.status.success()),
         "schemathesis is missing: run `bash scripts/test.sh` (it installs it with pip)"
     );
-    Command::new("schemathesis")
+    let mut c = Command::new("python3");
+    c.args(["-c", RUN]);
+    c
 }
 
 #[test]
