@@ -45,6 +45,7 @@ struct Knobs {
     frequency_penalty: Option<f32>,
     seed: Option<i64>,
     n: Option<u64>,
+    ignore_eos: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -97,6 +98,8 @@ const COMMON: &[&str] = &[
     "safety_identifier",
     // LM Studio's: seconds an on-demand model stays loaded after this request.
     "ttl",
+    // vLLM's: keep generating past EOS (benchmark clients send it).
+    "ignore_eos",
 ];
 const CHAT: &[&str] = &[
     "messages",
@@ -262,6 +265,7 @@ fn build(map: &Map<String, Value>, prompt: Prompt, defaults: &Defaults) -> Resul
     request.sampling = sampling;
     request.max_tokens = max_tokens;
     request.stop = stop;
+    request.ignore_eos = k.ignore_eos.unwrap_or(false);
     Ok(Valid {
         model: model_of(map)?,
         request,
