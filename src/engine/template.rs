@@ -5,7 +5,8 @@
 //! jinja2: `trim_blocks` and `lstrip_blocks` on, trailing newline dropped, loop controls,
 //! python string/dict methods (`.strip()`, `.startswith()`, `.items()`, ...), a python-style
 //! `tojson`, and the globals `raise_exception(msg)` and `strftime_now(fmt)`. The context holds
-//! `messages`, `add_generation_prompt`, `tools` (none), and `bos_token` / `eos_token` when known.
+//! `messages`, `add_generation_prompt`, `tools` (the tool definitions, none when the
+//! request has none), and `bos_token` / `eos_token` when known.
 //!
 //! The rendered text already contains any BOS the template writes, so encode it without
 //! letting the tokenizer add special tokens again.
@@ -46,13 +47,55 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// The calls an assistant turn made (empty for every other turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A `tool` turn: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// A `tool` turn: the name of the function that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A function call an assistant made: templates see it as
+/// `{"id", "type": "function", "function": {"name", "arguments": <object>}}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON (an object for every call a model makes).
+    pub arguments: serde_json::Value,
+}
+
+impl ToolCall {
+    /// The OpenAI / Hugging Face shape templates read.
+    pub fn template_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        })
+    }
 }
 
 impl ChatMessage {
     /// A message with the given role.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        let content = content.into();
-        Self { role, content }
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }
+    }
+    /// A `tool` message: the result of the call `tool_call_id`.
+    pub fn tool_result(content: impl Into<String>, tool_call_id: Option<String>) -> Self {
+        Self {
+            tool_call_id,
+            ..Self::new(Role::Tool, content)
+        }
     }
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
@@ -192,6 +235,13 @@ impl ChatTemplate {
         &self.source
     }
 
+    /// Whether the template renders tool definitions itself (its source reads `tools`);
+    /// when it does not, [`ChatTemplate::render_with_tools`] writes them into the system
+    /// prompt in the Hermes format instead.
+    pub fn supports_tools(&self) -> bool {
+        self.source.contains("tools")
+    }
+
     /// Render `messages`; with `add_generation_prompt` the text ends with the opening of an
     /// assistant turn so the model continues as the assistant.
     pub fn render(
@@ -199,6 +249,26 @@ impl ChatTemplate {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// Render `messages` offering `tools` (OpenAI-style `{"type": "function", "function":
+    /// {...}}` definitions). A template that reads `tools` gets them, and the messages'
+    /// tool calls and results, as Hugging Face passes them; any other template gets them
+    /// as text (see [`super::tool_prompt`]).
+    pub fn render_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        let inlined;
+        let (messages, tools) = if self.supports_tools() || !super::tool_prompt::needed(messages, tools) {
+            (messages, tools)
+        } else {
+            inlined = super::tool_prompt::inline(messages, tools);
+            (inlined.as_slice(), &[][..])
+        };
         let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
         let msgs: Vec<Value> = messages
             .iter()
@@ -206,7 +276,11 @@ impl ChatTemplate {
             .collect();
         ctx.insert("messages", Value::from(msgs));
         ctx.insert("add_generation_prompt", Value::from(add_generation_prompt));
-        ctx.insert("tools", Value::from(()));
+        let tools = match tools {
+            [] => Value::from(()),
+            t => Value::from_serialize(t),
+        };
+        ctx.insert("tools", tools);
         if let Some(bos) = &self.bos_token {
             ctx.insert("bos_token", Value::from(bos.as_str()));
         }
@@ -221,23 +295,48 @@ impl ChatTemplate {
     }
 }
 
-/// A message as the template sees it: a map with keys in HF order (`role`, `content`).
+/// A message as the template sees it: a map with keys in HF order (`role`, `content`, then
+/// `tool_calls`, `tool_call_id`, `name` when the message has them).
 #[derive(Debug)]
 struct MessageObject(ChatMessage);
+
+impl MessageObject {
+    fn keys(&self) -> Vec<&'static str> {
+        let m = &self.0;
+        let mut keys = vec!["role", "content"];
+        if !m.tool_calls.is_empty() {
+            keys.push("tool_calls");
+        }
+        if m.tool_call_id.is_some() {
+            keys.push("tool_call_id");
+        }
+        if m.name.is_some() {
+            keys.push("name");
+        }
+        keys
+    }
+}
 
 impl Object for MessageObject {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let m = &self.0;
         match key.as_str()? {
-            "role" => Some(Value::from(self.0.role.as_str())),
-            "content" => Some(Value::from(self.0.content.as_str())),
+            "role" => Some(Value::from(m.role.as_str())),
+            "content" => Some(Value::from(m.content.as_str())),
+            "tool_calls" if !m.tool_calls.is_empty() => {
+                let calls: Vec<_> = m.tool_calls.iter().map(|c| c.template_json()).collect();
+                Some(Value::from_serialize(calls))
+            }
+            "tool_call_id" => m.tool_call_id.as_deref().map(Value::from),
+            "name" => m.name.as_deref().map(Value::from),
             _ => None,
         }
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["role", "content"])
+        Enumerator::Values(self.keys().into_iter().map(Value::from).collect())
     }
 }
 
@@ -288,6 +387,15 @@ fn write_json<F: serde_json::ser::Formatter>(value: &Value, f: F) -> serde_json:
     )?;
     // serde_json only ever writes UTF-8.
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `value` as python's `json.dumps(value, ensure_ascii=False)` writes it.
+pub(crate) fn py_json(value: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyCompact);
+    // Serializing a JSON value into memory cannot fail.
+    let _ = serde::Serialize::serialize(value, &mut ser);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// serde_json formatter producing python's default compact `json.dumps` layout.
@@ -454,9 +562,12 @@ mod tests {
         let alternate = "Conversation roles must alternate user/assistant/user/assistant/...";
         assert!(matches!(&err, TemplateError::Raised { message } if message == alternate));
         assert!(err.to_string().contains(alternate), "{err}");
-        let err = t.render(&[M::user("a"), M::new(Role::Tool, "42")], false);
+        let err = t.render(&[M::user("a"), M::system("s")], false);
         let only = "Only user and assistant roles are supported!";
         assert!(matches!(err, Err(TemplateError::Raised { message }) if message == only));
+        // A tool turn reaches a template without tool support as a user turn.
+        let err = t.render(&[M::user("a"), M::new(Role::Tool, "42")], false);
+        assert!(matches!(err, Err(TemplateError::Raised { message }) if message == alternate));
     }
 
     #[test]

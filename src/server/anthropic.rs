@@ -181,6 +181,7 @@ fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
     let mut request = GenerateRequest::new(Prompt::Chat {
         messages,
         template: None,
+        options: Default::default(),
     });
     let d = &defaults.sampling;
     request.sampling = d.clone();

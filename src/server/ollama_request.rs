@@ -316,6 +316,7 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         let mut req = GenerateRequest::new(Prompt::Chat {
             messages,
             template: None,
+            options: Default::default(),
         });
         apply_options(map, &mut req, defaults)?;
         Some(req)
@@ -356,6 +357,7 @@ pub fn generate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             Prompt::Chat {
                 messages,
                 template: None,
+                options: Default::default(),
             }
         };
         let mut req = GenerateRequest::new(p);

@@ -364,10 +364,7 @@ pub fn chat_request(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError
         .enumerate()
         .map(|(i, m)| message(i, m))
         .collect::<Result<Vec<_>, _>>()?;
-    let prompt = Prompt::Chat {
-        messages,
-        template: None,
-    };
+    let prompt = Prompt::chat(messages);
     build(map, prompt, defaults)
 }
 
