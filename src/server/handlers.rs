@@ -5,7 +5,9 @@ use super::openai::{self, Valid};
 use super::queue::Running;
 use super::sse::{bump_seed, completion_body, Api, Choice, Meta, Stream, Usage};
 use super::{ServedModel, ServerState};
+use super::tools::ToolStream;
 use crate::chat::reasoning::ChannelParser;
+use crate::chat::tools::ToolFormat;
 use crate::engine::{Event, Stats};
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -70,11 +72,13 @@ pub async fn completions(
     generate(s, Api::Completion, valid).await
 }
 
-async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, ApiError> {
+async fn generate(s: Arc<ServerState>, api: Api, mut v: Valid) -> Result<Response, ApiError> {
     let model = s.find(&v.model)?;
     let (id, client) = (model.id.clone(), model.client.clone());
     let slot = s.limiter.admit().await?;
-    let meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
+    let mut meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
+    let format = ToolFormat::detect(client.chat_template());
+    meta.tools = v.tools.apply(&mut v.request, format);
     if v.stream {
         // Wait for the first event so a request the engine refuses gets its status code.
         let mut running = Running::start(client.as_ref(), v.request.clone(), &s.metrics);
@@ -83,6 +87,7 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
             None => return Err(ApiError::server("the engine stopped before starting")),
             Some(ev) => Some(ev),
         };
+        let tools = meta.tools.as_ref().map(ToolStream::new);
         let stream = Stream {
             meta,
             metrics: s.metrics.clone(),
@@ -93,6 +98,8 @@ async fn generate(s: Arc<ServerState>, api: Api, v: Valid) -> Result<Response, A
             running: Some(running),
             pending,
             parser: ChannelParser::new(),
+            tools,
+            calls_sent: 0,
             usage: Usage::default(),
             done: false,
             _slot: slot,
