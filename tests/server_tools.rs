@@ -4,6 +4,8 @@
 
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/ollama.rs"]
+mod ollama;
 
 use axum::http::StatusCode;
 use lmwb::client::fake::{FakeClient, Script};
@@ -245,5 +247,69 @@ async fn every_bad_tool_field_is_a_400_naming_it() {
         let e = assert_error(&r, StatusCode::BAD_REQUEST);
         assert_eq!(e["param"].as_str(), Some(param), "{extra}: {e}");
         assert!(e["message"].as_str().unwrap().contains(param), "{extra}: {e}");
+    }
+}
+
+mod ollama_api {
+    use super::*;
+    use crate::ollama::{self, chat as ollama_chat, lines};
+
+    #[tokio::test]
+    async fn ollama_chat_returns_tool_calls_with_object_arguments() {
+        let f = fake_says(&format!("Sure. {CALL}"));
+        let app = app(f.clone());
+        let body = ollama_chat(json!({"tools": weather(), "stream": false}));
+        let r = send(&app, post("/api/chat", &body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let v = r.json();
+        assert_eq!(v["message"]["content"], "Sure.");
+        assert_eq!(
+            v["message"]["tool_calls"],
+            json!([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
+        );
+        assert_eq!(v["done"], true);
+        ollama::assert_in_spec(&v, "ChatResponse");
+        let Prompt::Chat { options, .. } = &f.requests()[0].prompt else {
+            panic!("a chat prompt")
+        };
+        assert_eq!(options.tools.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn ollama_streams_a_call_in_one_line() {
+        let app = app(fake_says(&format!("Hm, {CALL}")));
+        let body = ollama_chat(json!({"tools": weather()}));
+        let r = send(&app, post("/api/chat", &body)).await;
+        let lines = lines(&r);
+        let content: String = lines.iter().filter_map(|l| l["message"]["content"].as_str()).collect();
+        assert_eq!(content, "Hm,");
+        let calls: Vec<&Value> = lines.iter().filter_map(|l| l["message"].get("tool_calls")).collect();
+        assert_eq!(calls, [&json!([{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])]);
+        assert_eq!(lines.last().unwrap()["done"], true);
+        for l in &lines[..lines.len() - 1] {
+            ollama::assert_in_spec(l, "ChatStreamEvent");
+        }
+    }
+
+    #[tokio::test]
+    async fn ollama_tool_messages_reach_the_template() {
+        let f = fake_says("18C.");
+        let app = app(f.clone());
+        let messages = json!([
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+            {"role": "tool", "content": "18C", "tool_name": "get_weather"},
+        ]);
+        let body = json!({"model": MODEL, "messages": messages, "tools": weather(), "stream": false});
+        let r = send(&app, post("/api/chat", &body)).await;
+        assert_eq!(r.json()["message"]["content"], "18C.");
+        let Prompt::Chat { messages, .. } = &f.requests()[0].prompt else {
+            panic!("a chat prompt")
+        };
+        assert_eq!(messages[1].tool_calls[0].name, "get_weather");
+        assert_eq!(messages[1].tool_calls[0].arguments, json!({"city": "Paris"}));
+        assert!(messages[1].tool_calls[0].id.starts_with("call_"));
+        assert_eq!(messages[2].role, Role::Tool);
+        assert_eq!(messages[2].name.as_deref(), Some("get_weather"));
     }
 }
