@@ -5,6 +5,7 @@
 //! [`ServerHandle`] (`lmwb serve` waits on it; the TUI will start and stop it).
 
 pub mod anthropic;
+pub mod anthropic_tools;
 pub mod auth;
 pub mod error;
 pub mod handlers;
