@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use server::*;
 use std::sync::Arc;
 
-const CALL: &str = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+const CALL: &str =
+    "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
 
 fn body(extra: Value) -> Value {
     let mut b = json!({"model": MODEL, "max_tokens": 64,
@@ -51,7 +52,10 @@ async fn a_call_is_a_tool_use_block() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let v = r.json();
     assert_eq!(v["stop_reason"], "tool_use");
-    assert_eq!(v["content"][0], json!({"type": "text", "text": "Let me look."}));
+    assert_eq!(
+        v["content"][0],
+        json!({"type": "text", "text": "Let me look."})
+    );
     let block = &v["content"][1];
     assert_eq!(block["type"], "tool_use");
     assert!(block["id"].as_str().unwrap().starts_with("toolu_"));
@@ -89,7 +93,10 @@ async fn a_streamed_call_is_a_tool_use_block_with_input_json_delta() {
         .filter(|(_, d)| d["index"] == 1 && d["delta"]["type"] == "input_json_delta")
         .map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(serde_json::from_str::<Value>(&json_delta).unwrap(), json!({"city": "Paris"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&json_delta).unwrap(),
+        json!({"city": "Paris"})
+    );
     let stops = ev.iter().filter(|(n, _)| n == "content_block_stop").count();
     assert_eq!(stops, 2);
     let delta = ev.iter().find(|(n, _)| n == "message_delta").unwrap();
@@ -107,7 +114,9 @@ async fn tool_choice_any_and_tool_force_a_call() {
     let Prompt::Chat { options, .. } = &f.requests()[0].prompt else {
         panic!("a chat prompt")
     };
-    assert!(options.prefill.ends_with("\"get_weather\", \"arguments\": "));
+    assert!(options
+        .prefill
+        .ends_with("\"get_weather\", \"arguments\": "));
     let app = server::app(says("x"));
     let none = json!({"tool_choice": {"type": "none"}});
     let v = send(&app, post("/v1/messages", &body(none))).await.json();
@@ -126,18 +135,28 @@ async fn tool_use_and_tool_result_blocks_reach_the_template() {
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
             "content": [{"type": "text", "text": "18C"}]}, {"type": "text", "text": "Thanks"}]},
     ]);
-    let r = send(&app, post("/v1/messages", &body(json!({"messages": messages})))).await;
+    let r = send(
+        &app,
+        post("/v1/messages", &body(json!({"messages": messages}))),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let Prompt::Chat { messages, .. } = &f.requests()[0].prompt else {
         panic!("a chat prompt")
     };
     assert_eq!(messages[1].content, "Checking.");
     assert_eq!(messages[1].tool_calls[0].id, "toolu_1");
-    assert_eq!(messages[1].tool_calls[0].arguments, json!({"city": "Paris"}));
+    assert_eq!(
+        messages[1].tool_calls[0].arguments,
+        json!({"city": "Paris"})
+    );
     assert_eq!(messages[2].role, Role::Tool);
     assert_eq!(messages[2].content, "18C");
     assert_eq!(messages[2].tool_call_id.as_deref(), Some("toolu_1"));
-    assert_eq!((messages[3].role, messages[3].content.as_str()), (Role::User, "Thanks"));
+    assert_eq!(
+        (messages[3].role, messages[3].content.as_str()),
+        (Role::User, "Thanks")
+    );
 }
 
 #[tokio::test]
@@ -145,15 +164,36 @@ async fn bad_tools_are_400s_naming_the_field() {
     let app = app(fake(vec![]));
     let cases = [
         (json!({"tools": [{"name": "f"}]}), "tools.0.input_schema"),
-        (json!({"tools": [{"name": "bad name", "input_schema": {}}]}), "tools.0.name"),
-        (json!({"tools": [{"type": "bash_20250124", "name": "bash"}]}), "tools.0.type"),
+        (
+            json!({"tools": [{"name": "bad name", "input_schema": {}}]}),
+            "tools.0.name",
+        ),
+        (
+            json!({"tools": [{"type": "bash_20250124", "name": "bash"}]}),
+            "tools.0.type",
+        ),
         (json!({"tools": 3}), "tools"),
-        (json!({"tool_choice": {"type": "tool", "name": "nope"}}), "tool_choice.name"),
-        (json!({"tool_choice": {"type": "sometimes"}}), "tool_choice.type"),
+        (
+            json!({"tool_choice": {"type": "tool", "name": "nope"}}),
+            "tool_choice.name",
+        ),
+        (
+            json!({"tool_choice": {"type": "sometimes"}}),
+            "tool_choice.type",
+        ),
         (json!({"tool_choice": "auto"}), "tool_choice"),
-        (json!({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}), "messages.0.content.0.tool_use_id"),
-        (json!({"messages": [{"role": "user", "content": [{"type": "tool_use", "name": "f"}]}]}), "messages.0.content.0.type"),
-        (json!({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": 1}]}]}), "messages.0.content.0.input"),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}),
+            "messages.0.content.0.tool_use_id",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "tool_use", "name": "f"}]}]}),
+            "messages.0.content.0.type",
+        ),
+        (
+            json!({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": 1}]}]}),
+            "messages.0.content.0.input",
+        ),
     ];
     for (extra, field) in cases {
         let r = send(&app, post("/v1/messages", &body(extra.clone()))).await;

@@ -290,7 +290,10 @@ print(json.dumps({{"name": call.function.name, "args": args, "finish": r.choices
     assert_eq!(r["finish"], "tool_calls", "{r}");
     assert!(r["content"].is_null(), "{r}");
     assert_eq!(r["stream_name"], "get_weather", "{r}");
-    assert_eq!(r["stream_args"], r["args"], "greedy: the stream makes the same call");
+    assert_eq!(
+        r["stream_args"], r["args"],
+        "greedy: the stream makes the same call"
+    );
     assert_eq!(r["stream_finish"], "tool_calls", "{r}");
     assert!(r["follow_finish"].is_string(), "{r}");
     server.stop();

@@ -163,9 +163,9 @@ impl ToolCallParser {
                 let start = *start;
                 if start && self.format == ToolFormat::Llama3Json {
                     let after_call = self.calls > 0;
-                    let trimmed = self
-                        .buf
-                        .trim_start_matches(|c: char| c.is_whitespace() || (after_call && c == ';'));
+                    let trimmed = self.buf.trim_start_matches(|c: char| {
+                        c.is_whitespace() || (after_call && c == ';')
+                    });
                     if trimmed.is_empty() {
                         return false;
                     }
@@ -353,7 +353,8 @@ fn first_value(s: &str, lenient: bool) -> Option<Value> {
         return None;
     }
     ["}", "}}", "]", "}]", "}}]"]
-        .iter().find_map(|close| first(&format!("{s}{close}")))
+        .iter()
+        .find_map(|close| first(&format!("{s}{close}")))
 }
 
 /// A Hermes call body: one JSON object, tolerating trailing text and a missing `}`.

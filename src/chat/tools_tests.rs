@@ -78,7 +78,11 @@ fn hermes_several_calls_and_trailing_text() {
 
 #[test]
 fn hermes_text_that_only_looks_like_a_marker_streams() {
-    check(ToolFormat::Hermes, "a < b <tool c", &[text("a < b <tool c")]);
+    check(
+        ToolFormat::Hermes,
+        "a < b <tool c",
+        &[text("a < b <tool c")],
+    );
     let mut p = ToolCallParser::new(ToolFormat::Hermes);
     assert_eq!(p.push("x <tool_"), vec![text("x ")]);
     assert_eq!(p.push("cal"), vec![]);
@@ -110,7 +114,11 @@ fn hermes_unclosed_call_at_the_end() {
 #[test]
 fn arguments_given_as_a_json_string() {
     let input = r#"<tool_call>{"name": "f", "arguments": "{\"a\": [1, 2]}"}</tool_call>"#;
-    check(ToolFormat::Hermes, input, &[call("f", json!({"a": [1, 2]}))]);
+    check(
+        ToolFormat::Hermes,
+        input,
+        &[call("f", json!({"a": [1, 2]}))],
+    );
 }
 
 #[test]
@@ -128,7 +136,11 @@ fn llama_json_answer_is_a_call() {
         &[call("f", json!({})), call("g", json!({"n": 2}))],
     );
     let lead = "\n {\"name\": \"f\", \"parameters\": {}}";
-    check(ToolFormat::Llama3Json, lead, &[text("\n "), call("f", json!({}))]);
+    check(
+        ToolFormat::Llama3Json,
+        lead,
+        &[text("\n "), call("f", json!({}))],
+    );
 }
 
 #[test]
@@ -155,7 +167,11 @@ fn mistral_array_and_args_forms() {
 
 #[test]
 fn forced_openings_parse_with_what_follows() {
-    for format in [ToolFormat::Hermes, ToolFormat::Llama3Json, ToolFormat::Mistral] {
+    for format in [
+        ToolFormat::Hermes,
+        ToolFormat::Llama3Json,
+        ToolFormat::Mistral,
+    ] {
         let named = format.forced_opening(Some("lookup"));
         let tail = match format {
             ToolFormat::Mistral => "{\"id\": 7}}]",

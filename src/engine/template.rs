@@ -263,12 +263,13 @@ impl ChatTemplate {
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
         let inlined;
-        let (messages, tools) = if self.supports_tools() || !super::tool_prompt::needed(messages, tools) {
-            (messages, tools)
-        } else {
-            inlined = super::tool_prompt::inline(messages, tools);
-            (inlined.as_slice(), &[][..])
-        };
+        let (messages, tools) =
+            if self.supports_tools() || !super::tool_prompt::needed(messages, tools) {
+                (messages, tools)
+            } else {
+                inlined = super::tool_prompt::inline(messages, tools);
+                (inlined.as_slice(), &[][..])
+            };
         let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
         let msgs: Vec<Value> = messages
             .iter()

@@ -69,7 +69,10 @@ pub(crate) fn inline(messages: &[ChatMessage], tools: &[Value]) -> Vec<ChatMessa
             Role::Tool => {
                 let text = format!("<tool_response>\n{}\n</tool_response>", m.content);
                 match out.last_mut() {
-                    Some(prev) if prev.role == Role::User && prev.content.ends_with("</tool_response>") => {
+                    Some(prev)
+                        if prev.role == Role::User
+                            && prev.content.ends_with("</tool_response>") =>
+                    {
                         prev.content.push('\n');
                         prev.content.push_str(&text);
                     }
@@ -81,7 +84,11 @@ pub(crate) fn inline(messages: &[ChatMessage], tools: &[Value]) -> Vec<ChatMessa
                 if !m.content.is_empty() {
                     parts.push(m.content.clone());
                 }
-                parts.extend(m.tool_calls.iter().map(|c| call_text(&c.name, &c.arguments)));
+                parts.extend(
+                    m.tool_calls
+                        .iter()
+                        .map(|c| call_text(&c.name, &c.arguments)),
+                );
                 out.push(ChatMessage::assistant(parts.join("\n")));
             }
             _ => out.push(ChatMessage::new(m.role, m.content.clone())),

@@ -99,7 +99,9 @@ const TOOL_JSON: &str = r#"{"function": {"description": "Weather in a city", "na
 fn a_template_with_tools_gets_them_as_hf_passes_them() {
     let t = ChatTemplate::new(QWEN25, None, None).unwrap();
     assert!(t.supports_tools());
-    let out = t.render_with_tools(&exchange(), &[weather_tool()], true).unwrap();
+    let out = t
+        .render_with_tools(&exchange(), &[weather_tool()], true)
+        .unwrap();
     let want = format!("<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{TOOL_JSON}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in Paris and Oslo?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{{\"name\": \"get_weather\", \"arguments\": {{\"city\": \"Paris\"}}}}\n</tool_call>\n<tool_call>\n{{\"name\": \"get_weather\", \"arguments\": {{\"city\": \"Oslo\"}}}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n18C\n</tool_response>\n<tool_response>\n3C\n</tool_response><|im_end|>\n<|im_start|>assistant\n");
     assert_eq!(out, want);
     // Without tools the same template takes its plain branch.
@@ -118,7 +120,10 @@ fn message_keys_appear_only_when_set() {
     let mut tool = M::tool_result("r", Some("c1".into()));
     tool.name = Some("f".into());
     let out = t.render(&[M::user("u"), tool], false).unwrap();
-    assert_eq!(out, r#"{"role": "user", "content": "u"}|False;{"role": "tool", "content": "r", "tool_call_id": "c1", "name": "f"}|False;"#);
+    assert_eq!(
+        out,
+        r#"{"role": "user", "content": "u"}|False;{"role": "tool", "content": "r", "tool_call_id": "c1", "name": "f"}|False;"#
+    );
     let call = &exchange()[2];
     let out = t.render(std::slice::from_ref(call), false).unwrap();
     assert!(out.starts_with(r#"{"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {"city": "Paris"}, "name": "get_weather"}, "id": "call_1", "type": "function"}"#), "{out}");
@@ -129,11 +134,15 @@ fn message_keys_appear_only_when_set() {
 fn chatml_without_tools_gets_the_hermes_system_block() {
     let t = ChatTemplate::new(SMOLLM2, None, None).unwrap();
     assert!(!t.supports_tools());
-    let out = t.render_with_tools(&exchange(), &[weather_tool()], true).unwrap();
+    let out = t
+        .render_with_tools(&exchange(), &[weather_tool()], true)
+        .unwrap();
     let want = format!("<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{TOOL_JSON}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in Paris and Oslo?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{{\"name\": \"get_weather\", \"arguments\": {{\"city\": \"Paris\"}}}}\n</tool_call>\n<tool_call>\n{{\"name\": \"get_weather\", \"arguments\": {{\"city\": \"Oslo\"}}}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n18C\n</tool_response>\n<tool_response>\n3C\n</tool_response><|im_end|>\n<|im_start|>assistant\n");
     assert_eq!(out, want);
     // No system message: the tools block becomes one (replacing SmolLM2's default).
-    let out = t.render_with_tools(&[M::user("hi")], &[weather_tool()], true).unwrap();
+    let out = t
+        .render_with_tools(&[M::user("hi")], &[weather_tool()], true)
+        .unwrap();
     assert!(out.starts_with("<|im_start|>system\n# Tools\n\n"), "{out}");
     assert!(!out.contains("SmolLM"), "{out}");
     // No tools, no tool turns: rendered exactly as before.
@@ -145,9 +154,17 @@ fn chatml_without_tools_gets_the_hermes_system_block() {
 #[test]
 fn alternating_templates_still_alternate_after_inlining() {
     let t = ChatTemplate::builtin("mistral").unwrap();
-    let out = t.render_with_tools(&exchange()[1..], &[weather_tool()], false).unwrap();
+    let out = t
+        .render_with_tools(&exchange()[1..], &[weather_tool()], false)
+        .unwrap();
     assert!(out.contains("[INST] # Tools"), "{out}");
-    assert!(out.contains("<tool_response>\n18C\n</tool_response>\n<tool_response>\n3C"), "{out}");
+    assert!(
+        out.contains("<tool_response>\n18C\n</tool_response>\n<tool_response>\n3C"),
+        "{out}"
+    );
     let err = t.render(&[M::user("a"), M::new(Role::Tool, "x")], false);
-    assert!(err.is_err(), "a tool turn right after a user turn still breaks alternation");
+    assert!(
+        err.is_err(),
+        "a tool turn right after a user turn still breaks alternation"
+    );
 }

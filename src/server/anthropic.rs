@@ -1,14 +1,14 @@
 //! Anthropic's Messages API: `POST /v1/messages`, plain and streamed (`event:` lines), with
 //! errors in Anthropic's shape (`{"type":"error","error":{"type","message"}}`).
 
+use super::anthropic_tools;
 use super::error::{body_rejection, parse_json, typed, ApiError};
 use super::handlers::collect;
 use super::metrics::Metrics;
 use super::openai::Defaults;
 use super::queue::{Running, Slot};
-use super::ServerState;
-use super::anthropic_tools;
 use super::tools::{ToolSpec, ToolStream};
+use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser};
 use crate::chat::tools::{ToolEvent, ToolFormat};
 use crate::engine::template::{ChatMessage, Role};

@@ -24,7 +24,10 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
     for (i, t) in list.iter().enumerate() {
         let at = format!("tools.{i}");
         let Some(t) = t.as_object() else {
-            return Err(invalid(&at, "must be an object with `name` and `input_schema`"));
+            return Err(invalid(
+                &at,
+                "must be an object with `name` and `input_schema`",
+            ));
         };
         match t.get("type").and_then(Value::as_str) {
             None | Some("custom") => {}
@@ -35,11 +38,20 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
                 ))
             }
         }
-        if let Some(k) = t
-            .keys()
-            .find(|k| !["type", "name", "description", "input_schema", "cache_control"].contains(&k.as_str()))
-        {
-            return Err(invalid(&format!("{at}.{k}"), "extra inputs are not permitted"));
+        if let Some(k) = t.keys().find(|k| {
+            ![
+                "type",
+                "name",
+                "description",
+                "input_schema",
+                "cache_control",
+            ]
+            .contains(&k.as_str())
+        }) {
+            return Err(invalid(
+                &format!("{at}.{k}"),
+                "extra inputs are not permitted",
+            ));
         }
         let schema = match t.get("input_schema") {
             Some(s @ Value::Object(_)) => s.clone(),
@@ -50,7 +62,8 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
                 ))
             }
         };
-        let mut f = json!({"name": t.get("name").cloned().unwrap_or(Value::Null), "parameters": schema});
+        let mut f =
+            json!({"name": t.get("name").cloned().unwrap_or(Value::Null), "parameters": schema});
         if let Some(d) = t.get("description") {
             f["description"] = d.clone();
         }
@@ -59,7 +72,9 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
     // The OpenAI checks name the field the OpenAI way; say it Anthropic's way.
     let tools = tools::definitions(Some(&Value::Array(openai))).map_err(|mut e| {
         if let Some(p) = e.param.take() {
-            let field = p.replace(".function.parameters", ".input_schema").replace(".function.", ".");
+            let field = p
+                .replace(".function.parameters", ".input_schema")
+                .replace(".function.", ".");
             let field = field.replacen("tools[", "tools.", 1).replacen(']', "", 1);
             e.message = e.message.replace(&format!("`{p}`"), &field);
             e.param = Some(field);
@@ -73,7 +88,10 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
                 None | Some(Value::Null) => true,
                 Some(Value::Bool(b)) => !b,
                 Some(_) => {
-                    return Err(invalid("tool_choice.disable_parallel_tool_use", "must be true or false"))
+                    return Err(invalid(
+                        "tool_choice.disable_parallel_tool_use",
+                        "must be true or false",
+                    ))
                 }
             };
             let choice = match c.get("type").and_then(Value::as_str) {
@@ -85,7 +103,12 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
                         tools::known(&tools, n, "tool_choice.name")?;
                         ToolChoice::Function(n.to_string())
                     }
-                    None => return Err(invalid("tool_choice.name", "is required when type is `tool`")),
+                    None => {
+                        return Err(invalid(
+                            "tool_choice.name",
+                            "is required when type is `tool`",
+                        ))
+                    }
                 },
                 _ => {
                     return Err(invalid(
@@ -96,10 +119,18 @@ pub fn spec(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
             };
             (choice, parallel)
         }
-        Some(_) => return Err(invalid("tool_choice", "must be an object such as {\"type\": \"auto\"}")),
+        Some(_) => {
+            return Err(invalid(
+                "tool_choice",
+                "must be an object such as {\"type\": \"auto\"}",
+            ))
+        }
     };
     if tools.is_empty() && matches!(choice, ToolChoice::Required | ToolChoice::Function(_)) {
-        return Err(invalid("tool_choice", "asks for a tool call but `tools` is empty"));
+        return Err(invalid(
+            "tool_choice",
+            "asks for a tool call but `tools` is empty",
+        ));
     }
     Ok(ToolSpec {
         tools,
@@ -118,7 +149,10 @@ fn result_text(v: Option<&Value>, at: &str) -> Result<String, ApiError> {
             .enumerate()
             .map(|(k, b)| match (b["type"].as_str(), b["text"].as_str()) {
                 (Some("text"), Some(t)) => Ok(t.to_string()),
-                _ => Err(invalid(&format!("{at}.{k}"), "only text blocks are supported in a tool result")),
+                _ => Err(invalid(
+                    &format!("{at}.{k}"),
+                    "only text blocks are supported in a tool result",
+                )),
             })
             .collect(),
         Some(_) => Err(invalid(at, "must be a string or a list of text blocks")),

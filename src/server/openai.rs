@@ -373,7 +373,11 @@ fn name_tool_results(messages: &mut [ChatMessage]) {
             names.insert(c.id.clone(), c.name.clone());
         }
         if m.role == Role::Tool && m.name.is_none() {
-            m.name = m.tool_call_id.as_ref().and_then(|id| names.get(id)).cloned();
+            m.name = m
+                .tool_call_id
+                .as_ref()
+                .and_then(|id| names.get(id))
+                .cloned();
         }
     }
 }

@@ -319,7 +319,11 @@ impl Stream {
                     let index = self.calls_sent;
                     self.calls_sent += 1;
                     let id = super::tools::call_id();
-                    let call = Delta::Call { index, id, name: c.name };
+                    let call = Delta::Call {
+                        index,
+                        id,
+                        name: c.name,
+                    };
                     out.extend_from_slice(&self.meta.chunk(i, call, None));
                     let arguments = c.arguments.to_string();
                     let args = Delta::Args { index, arguments };

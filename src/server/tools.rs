@@ -123,7 +123,10 @@ fn only(map: &Map<String, Value>, at: &str, allowed: &[&str]) -> Result<(), ApiE
 /// One function definition `{name, description?, parameters?, strict?}` at `at`.
 fn function(f: &Value, at: &str) -> Result<Value, ApiError> {
     let Some(map) = f.as_object() else {
-        return Err(invalid(at, "must be an object with `name`, `description` and `parameters`"));
+        return Err(invalid(
+            at,
+            "must be an object with `name`, `description` and `parameters`",
+        ));
     };
     only(map, at, &["name", "description", "parameters", "strict"])?;
     let name = match map.get("name") {
@@ -131,7 +134,9 @@ fn function(f: &Value, at: &str) -> Result<Value, ApiError> {
         Some(Value::String(n)) => {
             return Err(invalid(
                 &format!("{at}.name"),
-                format!("= {n:?} is not a valid function name: use 1 to 64 letters, digits, `_` or `-`"),
+                format!(
+                    "= {n:?} is not a valid function name: use 1 to 64 letters, digits, `_` or `-`"
+                ),
             ))
         }
         None | Some(Value::Null) => return Err(invalid(&format!("{at}.name"), "is required")),
@@ -153,7 +158,10 @@ fn function(f: &Value, at: &str) -> Result<Value, ApiError> {
             ))
         }
     }
-    if map.get("strict").is_some_and(|s| !(s.is_boolean() || s.is_null())) {
+    if map
+        .get("strict")
+        .is_some_and(|s| !(s.is_boolean() || s.is_null()))
+    {
         return Err(invalid(&format!("{at}.strict"), "must be true or false"));
     }
     Ok(out)
@@ -170,7 +178,10 @@ pub fn definitions(v: Option<&Value>) -> Result<Vec<Value>, ApiError> {
     for (i, t) in list.iter().enumerate() {
         let at = format!("tools[{i}]");
         let Some(map) = t.as_object() else {
-            return Err(invalid(&at, "must be an object {\"type\": \"function\", \"function\": {...}}"));
+            return Err(invalid(
+                &at,
+                "must be an object {\"type\": \"function\", \"function\": {...}}",
+            ));
         };
         only(map, &at, &["type", "function"])?;
         match map.get("type").and_then(Value::as_str) {
@@ -178,12 +189,22 @@ pub fn definitions(v: Option<&Value>) -> Result<Vec<Value>, ApiError> {
             Some(other) => {
                 return Err(ApiError::unsupported(
                     &format!("{at}.type"),
-                    &format!("tools of type `{other}` are not supported; lmwb calls `function` tools only"),
+                    &format!(
+                    "tools of type `{other}` are not supported; lmwb calls `function` tools only"
+                ),
                 ))
             }
-            None => return Err(invalid(&format!("{at}.type"), "is required and must be \"function\"")),
+            None => {
+                return Err(invalid(
+                    &format!("{at}.type"),
+                    "is required and must be \"function\"",
+                ))
+            }
         }
-        let f = function(map.get("function").unwrap_or(&Value::Null), &format!("{at}.function"))?;
+        let f = function(
+            map.get("function").unwrap_or(&Value::Null),
+            &format!("{at}.function"),
+        )?;
         let name = f["name"].clone();
         if out.iter().any(|o| o["function"]["name"] == name) {
             return Err(invalid(
@@ -212,7 +233,10 @@ pub fn known(tools: &[Value], name: &str, field: &str) -> Result<(), ApiError> {
         .collect();
     Err(invalid(
         field,
-        format!("= {name:?} is not one of the tools given ({})", names.join(", ")),
+        format!(
+            "= {name:?} is not one of the tools given ({})",
+            names.join(", ")
+        ),
     ))
 }
 
@@ -247,7 +271,10 @@ pub fn openai(map: &Map<String, Value>) -> Result<ToolSpec, ApiError> {
         Some(_) => return Err(invalid("tool_choice", "must be a string or an object")),
     };
     if tools.is_empty() && matches!(choice, ToolChoice::Required | ToolChoice::Function(_)) {
-        return Err(invalid("tool_choice", "asks for a tool call but `tools` is empty; send the tools"));
+        return Err(invalid(
+            "tool_choice",
+            "asks for a tool call but `tools` is empty; send the tools",
+        ));
     }
     if let ToolChoice::Function(name) = &choice {
         known(&tools, name, "tool_choice.function.name")?;
@@ -273,16 +300,26 @@ pub fn message_calls(calls: &[Value], at: &str) -> Result<Vec<ToolCall>, ApiErro
         .map(|(j, c)| {
             let at = format!("{at}[{j}]");
             let f = c.get("function").filter(|f| f.is_object()).ok_or_else(|| {
-                invalid(&format!("{at}.function"), "is required: {\"name\": ..., \"arguments\": ...}")
+                invalid(
+                    &format!("{at}.function"),
+                    "is required: {\"name\": ..., \"arguments\": ...}",
+                )
             })?;
-            let name = f.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
-            let name = name.ok_or_else(|| invalid(&format!("{at}.function.name"), "is required"))?;
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty());
+            let name =
+                name.ok_or_else(|| invalid(&format!("{at}.function.name"), "is required"))?;
             let field = format!("{at}.function.arguments");
             let arguments = match f.get("arguments") {
                 None | Some(Value::Null) => json!({}),
                 Some(Value::String(s)) if s.trim().is_empty() => json!({}),
                 Some(Value::String(s)) => serde_json::from_str(s).map_err(|e| {
-                    invalid(&field, format!("must be a JSON object written as a string ({e})"))
+                    invalid(
+                        &field,
+                        format!("must be a JSON object written as a string ({e})"),
+                    )
                 })?,
                 Some(v) => v.clone(),
             };
@@ -388,7 +425,8 @@ impl ToolStream {
             _ => vec![],
         };
         events.extend(self.parser.finish());
-        if self.forced && self.calls == 0 && !events.iter().any(|e| matches!(e, ToolEvent::Call(_))) {
+        if self.forced && self.calls == 0 && !events.iter().any(|e| matches!(e, ToolEvent::Call(_)))
+        {
             tracing::warn!("a forced tool call did not parse; the answer is returned as text");
         }
         self.filter(events, true)
