@@ -5,8 +5,9 @@
 //!   [`crate::engine::tool_prompt`]).
 //! - Llama 3.x: a JSON object `{"name": …, "parameters": {…}}` (or `"arguments"`) as the
 //!   whole answer, optionally after `<|python_tag|>`; several separated by `;`.
-//! - Mistral: `[TOOL_CALLS] [{"name": …, "arguments": {…}}, …]`, or the newer
-//!   `[TOOL_CALLS]name[ARGS]{…}`.
+//! - Mistral: `[TOOL_CALLS] [{"name": …, "arguments": {…}}, …]` (the list alone as the
+//!   whole answer too, since `[TOOL_CALLS]` is a control token the detokenizer drops), or
+//!   the newer `[TOOL_CALLS]name[ARGS]{…}`.
 //!
 //! [`ToolCallParser`] works on a stream cut anywhere: text before a call streams as text,
 //! text that may open a call is held back until the next push tells, and a complete call
@@ -71,6 +72,17 @@ impl ToolFormat {
         }
     }
 
+    /// What opens a call written as the whole answer without its marker: Llama's JSON
+    /// object (`<|python_tag|>` is optional), Mistral's list (its `[TOOL_CALLS]` is a
+    /// control token the detokenizer drops).
+    fn bare_opening(self) -> Option<&'static str> {
+        match self {
+            ToolFormat::Hermes => None,
+            ToolFormat::Llama3Json => Some("{"),
+            ToolFormat::Mistral => Some("[{"),
+        }
+    }
+
     fn markers(self) -> &'static [&'static str] {
         match self {
             ToolFormat::Hermes => &[HERMES_OPEN],
@@ -98,7 +110,7 @@ pub enum ToolEvent {
 #[derive(Debug, PartialEq)]
 enum State {
     /// Plain text; `start` while nothing but whitespace has gone out (a Llama answer that
-    /// opens with `{` is a call).
+    /// opens with `{`, a Mistral one that opens with `[{`, is a call).
     Text { start: bool },
     /// Inside a call: the marker that opened it (given back as text if the call is bad)
     /// and what followed it.
@@ -161,15 +173,15 @@ impl ToolCallParser {
         match &mut self.state {
             State::Text { start } => {
                 let start = *start;
-                if start && self.format == ToolFormat::Llama3Json {
+                if let Some(opener) = self.format.bare_opening().filter(|_| start) {
                     let after_call = self.calls > 0;
                     let trimmed = self.buf.trim_start_matches(|c: char| {
                         c.is_whitespace() || (after_call && c == ';')
                     });
-                    if trimmed.is_empty() {
+                    if opener.starts_with(trimmed) && trimmed.len() < opener.len() {
                         return false;
                     }
-                    if trimmed.starts_with('{') {
+                    if trimmed.starts_with(opener) {
                         let lead = self.buf.len() - trimmed.len();
                         let gap: String = self.buf.drain(..lead).collect();
                         if !after_call {

@@ -161,6 +161,15 @@ fn mistral_array_and_args_forms() {
     let v11 = "Sure.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}";
     let want = [text("Sure."), call("get_weather", json!({"city": "Oslo"}))];
     check(ToolFormat::Mistral, v11, &want);
+    // `[TOOL_CALLS]` is a control token the detokenizer drops: the bare list is a call.
+    let bare = " [{\"name\": \"a\", \"arguments\": {}}]";
+    check(
+        ToolFormat::Mistral,
+        bare,
+        &[text(" "), call("a", json!({}))],
+    );
+    let prose = "[1] is a footnote, [{x}] too";
+    check(ToolFormat::Mistral, prose, &[text(prose)]);
     let bad = "[TOOL_CALLS] [{\"nom\": 1}] tail";
     check(ToolFormat::Mistral, bad, &[text(bad)]);
 }
