@@ -116,6 +116,17 @@ fn run_text() -> String {
     out.stdout
 }
 
+/// Run a Python script (using the openai SDK) and read the JSON it prints.
+fn run_python(script: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn greedy_chat_over_http_equals_lmwb_run_and_the_openai_sdk_works() {
     let expected = run_text();
@@ -169,13 +180,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
         model = MODEL,
         max = MAX_TOKENS,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &sdk])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = run_python(&sdk);
     assert_eq!(r["plain"], expected, "server greedy text vs lmwb run");
     assert_eq!(r["streamed"], expected);
     assert_eq!(r["usage"], 12);
@@ -278,13 +283,7 @@ print(json.dumps({{"name": call.function.name, "args": args, "finish": r.choices
         addr = server.addr,
         model = MODEL,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &sdk])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = run_python(&sdk);
     assert_eq!(r["name"], "get_weather", "{r}");
     assert!(r["args"].is_object(), "{r}");
     assert_eq!(r["finish"], "tool_calls", "{r}");
