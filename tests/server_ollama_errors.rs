@@ -71,6 +71,11 @@ async fn unsupported_fields_are_refused_by_name() {
         ),
         (
             "/api/chat",
+            json!({"model": MODEL, "messages": [{"role": "assistant", "content": "", "tool_calls": "f"}]}),
+            "messages[0].tool_calls",
+        ),
+        (
+            "/api/chat",
             json!({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}),
             "robot",
         ),

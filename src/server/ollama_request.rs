@@ -299,7 +299,17 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             }
         };
         let mut msg = ChatMessage::new(role, m.content.unwrap_or_default());
-        if let Some(calls) = obj.get("tool_calls").and_then(Value::as_array) {
+        let calls = match obj.get("tool_calls") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(calls)) => Some(calls),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.tool_calls"),
+                    format!("`{at}.tool_calls` must be a list of calls"),
+                ))
+            }
+        };
+        if let Some(calls) = calls {
             if !calls.is_empty() && role != Role::Assistant {
                 return Err(ApiError::invalid(
                     format!("{at}.tool_calls"),
