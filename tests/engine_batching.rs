@@ -203,6 +203,7 @@ fn bad_requests_fail_alone_and_extra_requests_wait_their_turn() {
         Prompt::Chat {
             messages: vec![ChatMessage::user("hi")],
             template: Some("no-such-template".into()),
+            options: Default::default(),
         },
         4,
     );

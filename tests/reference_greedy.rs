@@ -107,6 +107,7 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             _ => Prompt::Chat {
                 messages: g.messages.clone(),
                 template: None,
+                options: Default::default(),
             },
         };
         let req = GenerateRequest {

@@ -134,9 +134,9 @@ async fn every_bad_chat_request_is_a_4xx_in_openai_shape_naming_the_field() {
             Some("stream_options"),
         ),
         (
-            chat_body(json!({"tools": [{"type": "function", "function": {"name": "f"}}]})),
+            chat_body(json!({"tools": [{"type": "function", "function": {"name": "a b"}}]})),
             StatusCode::BAD_REQUEST,
-            Some("tools"),
+            Some("tools[0].function.name"),
         ),
         (
             chat_body(json!({"tool_choice": "required"})),
@@ -181,7 +181,7 @@ async fn every_bad_chat_request_is_a_4xx_in_openai_shape_naming_the_field() {
         (
             json!({"model": MODEL, "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}]}),
             StatusCode::BAD_REQUEST,
-            Some("messages[0].tool_calls"),
+            Some("messages[0].tool_calls[0].function"),
         ),
     ];
     for (body, status, param) in cases {

@@ -21,9 +21,9 @@ async fn unsupported_fields_are_refused_by_name() {
         (
             "/api/chat",
             chat(
-                json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
+                json!({"tools": [{"type": "function", "function": {"name": "f g", "parameters": {}}}]}),
             ),
-            "tools",
+            "tools[0].function.name",
         ),
         ("/api/chat", chat(json!({"format": "json"})), "format"),
         (
@@ -61,8 +61,18 @@ async fn unsupported_fields_are_refused_by_name() {
         ),
         (
             "/api/chat",
-            json!({"model": MODEL, "messages": [{"role": "tool", "content": "x"}]}),
-            "tool",
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "x", "tool_calls": [{"function": {"name": "f"}}]}]}),
+            "messages[0].tool_calls",
+        ),
+        (
+            "/api/chat",
+            json!({"model": MODEL, "messages": [{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": [1]}}]}]}),
+            "messages[0].tool_calls[0].function.arguments",
+        ),
+        (
+            "/api/chat",
+            json!({"model": MODEL, "messages": [{"role": "assistant", "content": "", "tool_calls": "f"}]}),
+            "messages[0].tool_calls",
         ),
         (
             "/api/chat",

@@ -16,7 +16,6 @@ use lmwb::tui::loader::{FakeLoader, ModelRow};
 use serde_json::{json, Value};
 use server::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -121,6 +121,17 @@ fn run_text() -> String {
     out.stdout
 }
 
+/// Run a Python script (using the openai SDK) and read the JSON it prints.
+fn run_python(script: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn greedy_chat_over_http_equals_lmwb_run_and_the_openai_sdk_works() {
     let expected = run_text();
@@ -160,7 +171,7 @@ def status_of(call):
     except openai.APIStatusError as e:
         return [type(e).__name__, e.status_code, (e.body or {{}}).get("param")]
 refused = status_of(lambda: c.chat.completions.create(model="{model}", messages=msgs,
-    tools=[{{"type": "function", "function": {{"name": "f", "parameters": {{}}}}}}]))
+    functions=[{{"name": "f", "parameters": {{}}}}]))
 bad_key = status_of(lambda: OpenAI(base_url="http://{addr}/v1", api_key="wrong",
     max_retries=0).models.list())
 print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.choices[0].finish_reason,
@@ -174,13 +185,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
         model = MODEL,
         max = MAX_TOKENS,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &sdk])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = run_python(&sdk);
     assert_eq!(r["plain"], expected, "server greedy text vs lmwb run");
     assert_eq!(r["streamed"], expected);
     assert_eq!(r["usage"], 12);
@@ -190,7 +195,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["ids"][0], MODEL, "the model -m names first, then the registry's");
     assert!(!r["completion"].as_str().unwrap().is_empty());
     assert_eq!(r["missing"], 404);
-    assert_eq!(r["refused"], json!(["BadRequestError", 400, "tools"]));
+    assert_eq!(r["refused"], json!(["BadRequestError", 400, "functions"]));
     assert_eq!(r["bad_key"], json!(["AuthenticationError", 401, null]));
 
     // Anthropic's Messages API on the same model gives the same greedy text.
@@ -244,6 +249,58 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
 
     let log = server.stop();
     assert!(log.contains("server stopped"), "{log}");
+}
+
+/// A named `tool_choice` through the official SDK: the answer is a call the SDK parses,
+/// its arguments are JSON, and the follow-up with the `tool` message is answered.
+#[test]
+fn a_forced_tool_call_round_trips_through_the_openai_sdk() {
+    let server = Server::start(&[]);
+    let sdk = format!(
+        r#"
+import json
+from openai import OpenAI
+c = OpenAI(base_url="http://{addr}/v1", api_key="none", max_retries=0,
+    _strict_response_validation=True)
+tools = [{{"type": "function", "function": {{"name": "get_weather",
+    "description": "Get the current weather in a city",
+    "parameters": {{"type": "object", "properties": {{"city": {{"type": "string"}}}},
+        "required": ["city"]}}}}}}]
+msgs = [{{"role": "user", "content": "What is the weather in Paris?"}}]
+choice = {{"type": "function", "function": {{"name": "get_weather"}}}}
+r = c.chat.completions.create(model="{model}", messages=msgs, tools=tools, tool_choice=choice,
+    temperature=0, max_tokens=100)
+call = r.choices[0].message.tool_calls[0]
+args = json.loads(call.function.arguments)
+chunks = list(c.chat.completions.create(model="{model}", messages=msgs, tools=tools,
+    tool_choice=choice, temperature=0, max_tokens=100, stream=True))
+deltas = [d for ch in chunks if ch.choices for d in (ch.choices[0].delta.tool_calls or [])]
+streamed = "".join(d.function.arguments or "" for d in deltas)
+msgs += [r.choices[0].message.model_dump(exclude_none=True),
+    {{"role": "tool", "tool_call_id": call.id, "content": json.dumps({{"temp_c": 18}})}}]
+follow = c.chat.completions.create(model="{model}", messages=msgs, tools=tools,
+    temperature=0, max_tokens=16)
+print(json.dumps({{"name": call.function.name, "args": args, "finish": r.choices[0].finish_reason,
+    "content": r.choices[0].message.content, "stream_name": deltas[0].function.name,
+    "stream_args": json.loads(streamed), "stream_finish": chunks[-1].choices[0].finish_reason,
+    "follow_finish": follow.choices[0].finish_reason}}))
+"#,
+        addr = server.addr,
+        model = MODEL,
+    );
+    let r = run_python(&sdk);
+    assert_eq!(r["name"], "get_weather", "{r}");
+    assert!(r["args"].is_object(), "{r}");
+    assert_eq!(r["finish"], "tool_calls", "{r}");
+    assert!(r["content"].is_null(), "{r}");
+    assert_eq!(r["stream_name"], "get_weather", "{r}");
+    assert_eq!(
+        r["stream_args"], r["args"],
+        "greedy: the stream makes the same call"
+    );
+    assert_eq!(r["stream_finish"], "tool_calls", "{r}");
+    assert!(r["follow_finish"].is_string(), "{r}");
+    server.stop();
 }
 
 #[test]

@@ -139,6 +139,28 @@ async fn responses_conform_to_the_openai_schemas() {
         }
         assert_conforms("CreateCompletionResponse", &chunk);
     }
+    // Tool calls, whole and streamed.
+    let call = "Sure.<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>";
+    let tools =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let tool_app = server::app(fake(vec![Script::text(call)]));
+    let chat = send(
+        &tool_app,
+        post("/v1/chat/completions", &chat_body(json!({"tools": tools}))),
+    )
+    .await;
+    assert!(chat.json()["choices"][0]["message"]["tool_calls"].is_array());
+    assert_conforms("CreateChatCompletionResponse", &chat.json());
+    let body = chat_body(json!({"tools": tools, "stream": true}));
+    let chunks = send(&tool_app, post("/v1/chat/completions", &body))
+        .await
+        .chunks();
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["delta"]["tool_calls"].is_array()));
+    for chunk in chunks {
+        assert_conforms("CreateChatCompletionStreamResponse", &chunk);
+    }
     for (path, body) in [
         ("/v1/chat/completions", json!({"model": MODEL})),
         ("/v1/chat/completions", chat_body(json!({"model": "nope"}))),

@@ -251,6 +251,7 @@ fn greedy_request(max_tokens: usize, template: Option<&str>) -> GenerateRequest 
         ..GenerateRequest::new(Prompt::Chat {
             messages: messages(),
             template: template.map(String::from),
+            options: Default::default(),
         })
     }
 }

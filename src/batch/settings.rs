@@ -145,6 +145,7 @@ impl Settings {
             prompt: Prompt::Chat {
                 messages,
                 template: self.template.clone(),
+                options: Default::default(),
             },
             sampling: self.sampling.clone(),
             max_tokens: nonzero(self.max_tokens),

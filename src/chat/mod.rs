@@ -5,5 +5,6 @@ pub mod highlight;
 pub mod markdown;
 pub mod reasoning;
 pub mod session;
+pub mod tools;
 pub mod transcript;
 mod wrap;

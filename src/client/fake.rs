@@ -43,6 +43,7 @@ pub struct FakeClient {
     /// Pause between tokens, so a test can cancel mid-stream.
     pub delay: Duration,
     context: usize,
+    template: Option<String>,
     calls: Arc<AtomicUsize>,
     cancels: Arc<AtomicUsize>,
     requests: Mutex<Vec<GenerateRequest>>,
@@ -55,6 +56,7 @@ impl FakeClient {
             scripts: Mutex::new(scripts),
             delay: Duration::ZERO,
             context: 2048,
+            template: None,
             calls: Arc::new(AtomicUsize::new(0)),
             cancels: Arc::new(AtomicUsize::new(0)),
             requests: Mutex::new(Vec::new()),
@@ -68,6 +70,12 @@ impl FakeClient {
 
     pub fn with_context(mut self, context: usize) -> FakeClient {
         self.context = context;
+        self
+    }
+
+    /// Report `source` as the chat template (the server reads the tool-call format from it).
+    pub fn with_template(mut self, source: &str) -> FakeClient {
+        self.template = Some(source.to_string());
         self
     }
 
@@ -118,6 +126,10 @@ impl GenerationClient for FakeClient {
 
     fn vocab_size(&self) -> Option<usize> {
         Some(256)
+    }
+
+    fn chat_template(&self) -> Option<&str> {
+        self.template.as_deref()
     }
 
     fn generate(&self, req: GenerateRequest) -> Generation {

@@ -36,6 +36,10 @@ impl GenerationClient for LocalClient {
         self.handle.info().config.as_ref().map(|c| c.vocab_size)
     }
 
+    fn chat_template(&self) -> Option<&str> {
+        self.handle.chat_template()
+    }
+
     fn generate(&self, req: GenerateRequest) -> Generation {
         self.handle.generate(req)
     }

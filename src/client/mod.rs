@@ -19,6 +19,11 @@ pub trait GenerationClient: Send + Sync {
     fn vocab_size(&self) -> Option<usize> {
         None
     }
+    /// The source of the chat template chat prompts are rendered with, when known (the
+    /// server reads the model's tool-call format from it).
+    fn chat_template(&self) -> Option<&str> {
+        None
+    }
     /// Start a generation; events arrive on the returned receiver.
     fn generate(&self, req: GenerateRequest) -> Generation;
     /// Something to keep alive while a generation started through this client runs (the

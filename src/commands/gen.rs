@@ -58,6 +58,7 @@ pub fn request(args: &GenArgs, cfg: &Config, prompt: String) -> GenerateRequest 
         Prompt::Chat {
             messages,
             template: args.template.clone(),
+            options: Default::default(),
         }
     } else {
         Prompt::Raw(prompt)

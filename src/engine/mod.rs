@@ -18,11 +18,12 @@ mod sequence;
 pub mod stop;
 pub mod template;
 pub mod tokenizer;
+pub mod tool_prompt;
 
 use candle_core::Device;
 pub use error::{EngineError, LoadError};
 use model::{LoadOptions, ModelInfo};
-pub use request::{CancelToken, Event, FinishReason, GenerateRequest, Prompt, Stats};
+pub use request::{CancelToken, ChatOptions, Event, FinishReason, GenerateRequest, Prompt, Stats};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -97,6 +98,7 @@ pub struct Generation {
 pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
     info: Arc<ModelInfo>,
+    chat_template: Option<Arc<str>>,
 }
 
 /// Give the memory freed after a load (GGUF metadata, vocabulary lists: tens of MB for a
@@ -130,7 +132,8 @@ impl EngineHandle {
                     }
                 };
                 release_freed_memory();
-                let _ = ready_tx.send(Ok(loaded.info.clone()));
+                let template = loaded.chat_template.as_deref().map(Arc::<str>::from);
+                let _ = ready_tx.send(Ok((loaded.info.clone(), template)));
                 scheduler::Scheduler::new(loaded, opts).run(rx);
             })
             .map_err(|e| {
@@ -139,16 +142,22 @@ impl EngineHandle {
                     why: e.to_string(),
                 })
             })?;
-        let info = ready_rx.recv().map_err(|_| EngineError::Gone)??;
+        let (info, chat_template) = ready_rx.recv().map_err(|_| EngineError::Gone)??;
         Ok(EngineHandle {
             tx,
             info: Arc::new(info),
+            chat_template,
         })
     }
 
     /// What was loaded.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The model's own chat template source, when it ships one.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
     }
 
     /// Queue a generation; events arrive on the returned receiver.

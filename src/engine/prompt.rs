@@ -46,12 +46,21 @@ impl PromptBuilder {
             Prompt::Raw(text) => text.clone(),
             Prompt::Chat {
                 messages,
-                template: Some(name),
-            } => ChatTemplate::builtin(name)?.render(messages, true)?,
-            Prompt::Chat {
-                messages,
-                template: None,
-            } => self.model_template(m)?.render(messages, true)?,
+                template,
+                options,
+            } => {
+                let builtin;
+                let t = match template {
+                    Some(name) => {
+                        builtin = ChatTemplate::builtin(name)?;
+                        &builtin
+                    }
+                    None => self.model_template(m)?,
+                };
+                let mut text = t.render_with_tools(messages, &options.tools, true)?;
+                text.push_str(&options.prefill);
+                text
+            }
         };
         let tok = &m.tokenizer;
         let mut ids = tok.encode(&text, false)?;

@@ -16,10 +16,35 @@ pub enum Prompt {
     Chat {
         messages: Vec<ChatMessage>,
         template: Option<String>,
+        options: ChatOptions,
     },
     /// Token ids fed as they are (no BOS added, no template): benchmarks use these to get
     /// prompts of an exact length. Every id must be below the model's vocabulary size.
     Tokens(Vec<u32>),
+}
+
+impl Prompt {
+    /// `messages` through the model's own chat template, with no tools.
+    pub fn chat(messages: Vec<ChatMessage>) -> Prompt {
+        Prompt::Chat {
+            messages,
+            template: None,
+            options: ChatOptions::default(),
+        }
+    }
+}
+
+/// What a chat prompt carries beside its messages.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChatOptions {
+    /// Tool definitions, OpenAI-style `{"type": "function", "function": {name, description,
+    /// parameters}}`: rendered by a template that reads `tools`, otherwise written into the
+    /// system prompt (see [`crate::engine::tool_prompt`]).
+    pub tools: Vec<serde_json::Value>,
+    /// Text the assistant's answer starts with: appended after the rendered prompt, so the
+    /// model continues from it (a forced tool call opens its call here). Not part of the
+    /// output.
+    pub prefill: String,
 }
 
 /// One generation.

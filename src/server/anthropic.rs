@@ -1,13 +1,16 @@
 //! Anthropic's Messages API: `POST /v1/messages`, plain and streamed (`event:` lines), with
 //! errors in Anthropic's shape (`{"type":"error","error":{"type","message"}}`).
 
+use super::anthropic_tools;
 use super::error::{body_rejection, parse_json, typed, ApiError};
 use super::handlers::collect;
 use super::metrics::Metrics;
 use super::openai::Defaults;
 use super::queue::{Running, Slot};
+use super::tools::{ToolSpec, ToolStream};
 use super::{ServedModel, ServerState};
 use crate::chat::reasoning::{Channel, ChannelParser};
+use crate::chat::tools::{ToolEvent, ToolFormat};
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{Event, FinishReason, GenerateRequest, Prompt, Stats};
 use axum::body::Bytes;
@@ -52,6 +55,8 @@ const ALLOWED: &[&str] = &[
     "top_k",
     "stream",
     "metadata",
+    "tools",
+    "tool_choice",
 ];
 
 #[derive(Deserialize)]
@@ -73,7 +78,7 @@ struct MessagesRequest {
 #[derive(Deserialize)]
 struct InMessage {
     role: String,
-    content: Blocks,
+    content: Value,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +121,7 @@ struct Valid {
     model: String,
     request: GenerateRequest,
     stream: bool,
+    tools: ToolSpec,
 }
 
 fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
@@ -124,7 +130,6 @@ fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))?;
     if let Some(key) = map.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
         let why = match key.as_str() {
-            "tools" | "tool_choice" => "tool use is not built yet",
             "thinking" => "the model's thinking budget cannot be set",
             _ => "extra inputs are not permitted",
         };
@@ -158,9 +163,10 @@ fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
                 ))
             }
         };
-        let content = text_of(m.content, &format!("messages.{i}.content"))?;
-        messages.push(ChatMessage::new(role, content));
+        let at = format!("messages.{i}.content");
+        messages.extend(anthropic_tools::messages(role, &m.content, &at)?);
     }
+    let tools = anthropic_tools::spec(map)?;
     if r.stop_sequences.iter().any(String::is_empty) || r.stop_sequences.len() > 16 {
         return Err(ApiError::invalid(
             "stop_sequences",
@@ -181,6 +187,7 @@ fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
     let mut request = GenerateRequest::new(Prompt::Chat {
         messages,
         template: None,
+        options: Default::default(),
     });
     let d = &defaults.sampling;
     request.sampling = d.clone();
@@ -197,10 +204,14 @@ fn validate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         model: r.model,
         request,
         stream: r.stream,
+        tools,
     })
 }
 
-fn stop_reason(s: &Stats) -> (&'static str, Value) {
+fn stop_reason(s: &Stats, calls: usize) -> (&'static str, Value) {
+    if calls > 0 {
+        return ("tool_use", Value::Null);
+    }
     match (&s.stop_string, s.finish_reason) {
         (Some(stop), _) => ("stop_sequence", json!(stop)),
         (None, FinishReason::Length) => ("max_tokens", Value::Null),
@@ -234,7 +245,13 @@ async fn run(
     Ok(super::handlers::with_load_time(res, &lease))
 }
 
-async fn reply(s: Arc<ServerState>, v: Valid, model: &ServedModel) -> Result<Response, ApiError> {
+async fn reply(
+    s: Arc<ServerState>,
+    mut v: Valid,
+    model: &ServedModel,
+) -> Result<Response, ApiError> {
+    let format = ToolFormat::detect(model.client.chat_template());
+    let active = v.tools.apply(&mut v.request, format);
     let slot = s.limiter.admit().await?;
     let mut running = Running::start(model.client.as_ref(), v.request, &s.metrics);
     if !v.stream {
@@ -246,8 +263,18 @@ async fn reply(s: Arc<ServerState>, v: Valid, model: &ServedModel) -> Result<Res
         if !reasoning.is_empty() {
             content.push(json!({"type": "thinking", "thinking": reasoning, "signature": ""}));
         }
-        content.push(json!({"type": "text", "text": split.answer}));
-        let (reason, sequence) = stop_reason(&stats);
+        let answer = match &active {
+            Some(a) => super::tools::read(a, &split.answer),
+            None => super::tools::Answer {
+                text: split.answer,
+                calls: vec![],
+            },
+        };
+        if let Some(text) = answer.content() {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        content.extend(answer.calls.iter().map(anthropic_tools::tool_use));
+        let (reason, sequence) = stop_reason(&stats, answer.calls.len());
         return Ok(Json(json!({
             "id": message_id(),
             "type": "message",
@@ -271,6 +298,8 @@ async fn reply(s: Arc<ServerState>, v: Valid, model: &ServedModel) -> Result<Res
         running,
         pending: Some(first),
         parser: ChannelParser::new(),
+        tools: active.as_ref().map(ToolStream::new),
+        calls: 0,
         block: None,
         index: 0,
         done: false,
@@ -288,6 +317,9 @@ struct MessageStream {
     running: Running,
     pending: Option<Event>,
     parser: ChannelParser,
+    /// Reads the answer for tool calls (when the request has tools), and how many came.
+    tools: Option<ToolStream>,
+    calls: usize,
     /// The open content block: `true` for thinking, `false` for text.
     block: Option<bool>,
     index: usize,
@@ -335,30 +367,70 @@ impl MessageStream {
     fn pieces(&mut self, pieces: Vec<crate::chat::reasoning::Piece>) -> Vec<u8> {
         let mut out = Vec::new();
         for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
-            let thinking = p.channel != Channel::Final;
-            if self.block != Some(thinking) {
-                out.extend(self.close_block());
-                let block = if thinking {
-                    json!({"type": "thinking", "thinking": ""})
-                } else {
-                    json!({"type": "text", "text": ""})
-                };
-                out.extend(event(
-                    "content_block_start",
-                    json!({"type": "content_block_start", "index": self.index, "content_block": block}),
-                ));
-                self.block = Some(thinking);
+            match (&mut self.tools, p.channel) {
+                (Some(t), Channel::Final) => {
+                    let events = t.push(&p.text);
+                    out.extend(self.tool_events(events));
+                }
+                _ => out.extend(self.block_text(p.channel != Channel::Final, p.text)),
             }
-            let delta = if thinking {
-                json!({"type": "thinking_delta", "thinking": p.text})
+        }
+        out
+    }
+
+    fn tool_events(&mut self, events: Vec<ToolEvent>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in events {
+            match e {
+                ToolEvent::Text(t) => out.extend(self.block_text(false, t)),
+                ToolEvent::Call(c) => {
+                    out.extend(self.close_block());
+                    let mut block = anthropic_tools::tool_use(&c);
+                    block["input"] = json!({});
+                    let i = self.index;
+                    out.extend(event(
+                        "content_block_start",
+                        json!({"type": "content_block_start", "index": i, "content_block": block}),
+                    ));
+                    let delta = json!({"type": "input_json_delta", "partial_json": c.arguments.to_string()});
+                    out.extend(event(
+                        "content_block_delta",
+                        json!({"type": "content_block_delta", "index": i, "delta": delta}),
+                    ));
+                    self.block = Some(false);
+                    out.extend(self.close_block());
+                    self.calls += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Text for a thinking (`true`) or text block, opening it first when needed.
+    fn block_text(&mut self, thinking: bool, text: String) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.block != Some(thinking) {
+            out.extend(self.close_block());
+            let block = if thinking {
+                json!({"type": "thinking", "thinking": ""})
             } else {
-                json!({"type": "text_delta", "text": p.text})
+                json!({"type": "text", "text": ""})
             };
             out.extend(event(
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": self.index, "delta": delta}),
+                "content_block_start",
+                json!({"type": "content_block_start", "index": self.index, "content_block": block}),
             ));
+            self.block = Some(thinking);
         }
+        let delta = if thinking {
+            json!({"type": "thinking_delta", "thinking": text})
+        } else {
+            json!({"type": "text_delta", "text": text})
+        };
+        out.extend(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": self.index, "delta": delta}),
+        ));
         out
     }
 
@@ -377,6 +449,9 @@ impl MessageStream {
     fn finish(&mut self, stats: &Stats) -> Vec<u8> {
         let rest = self.parser.finish();
         let mut out = self.pieces(rest);
+        if let Some(events) = self.tools.as_mut().map(ToolStream::finish) {
+            out.extend(self.tool_events(events));
+        }
         if self.block.is_none() && self.index == 0 {
             // An empty answer still has its (empty) text block.
             out.extend(event(
@@ -386,7 +461,7 @@ impl MessageStream {
             self.block = Some(false);
         }
         out.extend(self.close_block());
-        let (reason, sequence) = stop_reason(stats);
+        let (reason, sequence) = stop_reason(stats, self.calls);
         out.extend(event(
             "message_delta",
             json!({"type": "message_delta",

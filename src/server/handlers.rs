@@ -6,8 +6,10 @@ use super::queue::Running;
 use super::sse::{bump_seed, completion_body, Api, Choice, Meta, Stream, Usage};
 use super::keep::Keep;
 use super::pool::{Lease, Listing};
+use super::tools::ToolStream;
 use super::ServerState;
 use crate::chat::reasoning::ChannelParser;
+use crate::chat::tools::ToolFormat;
 use crate::engine::{Event, Stats};
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -119,10 +121,17 @@ async fn generate(
     Ok(with_load_time(res, &lease))
 }
 
-async fn answer(s: Arc<ServerState>, api: Api, v: Valid, lease: &Lease) -> Result<Response, ApiError> {
+async fn answer(
+    s: Arc<ServerState>,
+    api: Api,
+    mut v: Valid,
+    lease: &Lease,
+) -> Result<Response, ApiError> {
     let (id, client) = (lease.model.id.clone(), lease.model.client.clone());
     let slot = s.limiter.admit().await?;
-    let meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
+    let mut meta = Meta::new(api, &id, &super::fingerprint(&id), v.include_usage);
+    let format = ToolFormat::detect(client.chat_template());
+    meta.tools = v.tools.apply(&mut v.request, format);
     if v.stream {
         // Wait for the first event so a request the engine refuses gets its status code.
         let mut running = Running::start(client.as_ref(), v.request.clone(), &s.metrics);
@@ -131,6 +140,7 @@ async fn answer(s: Arc<ServerState>, api: Api, v: Valid, lease: &Lease) -> Resul
             None => return Err(ApiError::server("the engine stopped before starting")),
             Some(ev) => Some(ev),
         };
+        let tools = meta.tools.as_ref().map(ToolStream::new);
         let stream = Stream {
             meta,
             metrics: s.metrics.clone(),
@@ -141,6 +151,8 @@ async fn answer(s: Arc<ServerState>, api: Api, v: Valid, lease: &Lease) -> Resul
             running: Some(running),
             pending,
             parser: ChannelParser::new(),
+            tools,
+            calls_sent: 0,
             usage: Usage::default(),
             done: false,
             _slot: slot,

@@ -5,6 +5,7 @@
 //! [`ServerHandle`] (`lmwb serve` waits on it; the TUI will start and stop it).
 
 pub mod anthropic;
+pub mod anthropic_tools;
 pub mod auth;
 pub mod error;
 pub mod handlers;
@@ -16,6 +17,7 @@ pub mod openai;
 pub mod pool;
 pub mod queue;
 pub mod sse;
+pub mod tools;
 
 use crate::client::GenerationClient;
 use axum::extract::{Request, State};

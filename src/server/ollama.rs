@@ -9,8 +9,10 @@ use super::queue::{Running, Slot};
 use super::sse::Frames;
 use super::keep::Keep;
 use super::pool::Listing;
+use super::tools::{self, ToolStream};
 use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
+use crate::chat::tools::{ParsedCall, ToolEvent, ToolFormat};
 use crate::engine::{Event, FinishReason, Stats};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -146,6 +148,8 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
             request.max_kv_size = None;
         }
     }
+    let format = ToolFormat::detect(model.client.chat_template());
+    let active = v.tools.apply(&mut request, format);
     let slot = s.limiter.admit().await?;
     let mut running = Running::start(model.client.as_ref(), request, &s.metrics);
     if !v.stream {
@@ -157,7 +161,17 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         } else {
             String::new()
         };
-        let mut out = object(kind, &model.id, &split.answer, &thinking, true);
+        let Some(active) = &active else {
+            let mut out = object(kind, &model.id, &split.answer, &thinking, true);
+            add_stats(&mut out, &stats, load_ms);
+            return Ok(Json(out).into_response());
+        };
+        let answer = tools::read(active, &split.answer);
+        let content = answer.content().unwrap_or_default();
+        let mut out = object(kind, &model.id, content, &thinking, true);
+        if !answer.calls.is_empty() {
+            out["message"]["tool_calls"] = calls_json(&answer.calls);
+        }
         add_stats(&mut out, &stats, load_ms);
         return Ok(Json(out).into_response());
     }
@@ -174,6 +188,7 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         running,
         pending: Some(first),
         parser: ChannelParser::new(),
+        tools: active.as_ref().map(ToolStream::new),
         done: false,
         load_ms,
         _slot: slot,
@@ -189,9 +204,19 @@ struct Lines {
     running: Running,
     pending: Option<Event>,
     parser: ChannelParser,
+    tools: Option<ToolStream>,
     done: bool,
     load_ms: f64,
     _slot: Slot,
+}
+
+/// Calls in Ollama's shape: arguments as an object.
+fn calls_json(calls: &[ParsedCall]) -> Value {
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|c| json!({"function": {"name": c.name, "arguments": c.arguments}}))
+        .collect();
+    json!(calls)
 }
 
 impl Lines {
@@ -211,6 +236,9 @@ impl Lines {
                     self.done = true;
                     let rest = self.parser.finish();
                     let mut out = self.pieces(rest, false);
+                    if let Some(events) = self.tools.as_mut().map(ToolStream::finish) {
+                        out.extend(self.tool_lines(events));
+                    }
                     let mut last = object(self.kind, &self.model, "", "", true);
                     add_stats(&mut last, &stats, self.load_ms);
                     out.extend(line(&last));
@@ -226,19 +254,52 @@ impl Lines {
         None
     }
 
-    fn pieces(&self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
+    fn pieces(&mut self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
         let (mut content, mut thinking) = (String::new(), String::new());
+        let mut calls = Vec::new();
         for p in pieces {
-            if p.channel == Channel::Final {
+            if p.channel != Channel::Final {
+                if self.think {
+                    thinking.push_str(&p.text);
+                }
+                continue;
+            }
+            let Some(t) = self.tools.as_mut() else {
                 content.push_str(&p.text);
-            } else if self.think {
-                thinking.push_str(&p.text);
+                continue;
+            };
+            for e in t.push(&p.text) {
+                match e {
+                    ToolEvent::Text(text) => content.push_str(&text),
+                    ToolEvent::Call(c) => calls.push(c),
+                }
             }
         }
-        if content.is_empty() && thinking.is_empty() {
+        if content.is_empty() && thinking.is_empty() && calls.is_empty() {
             return vec![];
         }
-        line(&object(self.kind, &self.model, &content, &thinking, done))
+        let mut v = object(self.kind, &self.model, &content, &thinking, done);
+        if !calls.is_empty() {
+            v["message"]["tool_calls"] = calls_json(&calls);
+        }
+        line(&v)
+    }
+
+    /// Lines for what the tool-call reader gave back at the end.
+    fn tool_lines(&self, events: Vec<ToolEvent>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in events {
+            let v = match e {
+                ToolEvent::Text(t) => object(self.kind, &self.model, &t, "", false),
+                ToolEvent::Call(c) => {
+                    let mut v = object(self.kind, &self.model, "", "", false);
+                    v["message"]["tool_calls"] = calls_json(std::slice::from_ref(&c));
+                    v
+                }
+            };
+            out.extend(line(&v));
+        }
+        out
     }
 
     /// Ollama ends a failed stream with an `{"error": …}` line.

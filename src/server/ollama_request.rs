@@ -16,6 +16,8 @@ pub struct Valid {
     pub stream: bool,
     /// Send the model's reasoning back (`think` not `false`).
     pub think: bool,
+    /// `/api/chat`'s `tools` (the model may call them; Ollama has no `tool_choice`).
+    pub tools: super::tools::ToolSpec,
 }
 
 const CHAT: &[&str] = &[
@@ -114,7 +116,6 @@ fn check(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
         let empty_str = v.as_str() == Some("");
         let empty_arr = v.as_array().is_some_and(Vec::is_empty);
         let why = match key.as_str() {
-            "tools" if on && !empty_arr => "tool calling is not built yet",
             "format" if on && !empty_str => {
                 "structured output (`json` or a JSON schema) is not built yet"
             }
@@ -270,12 +271,6 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
                 "images" if !empty => {
                     return Err(refuse(&format!("{at}.images"), "lmwb takes text only"))
                 }
-                "tool_calls" | "tool_name" if !empty => {
-                    return Err(refuse(
-                        &format!("{at}.{k}"),
-                        "tool calling is not built yet",
-                    ))
-                }
                 "images" | "tool_calls" | "tool_name" => {}
                 _ => {
                     return Err(ApiError::invalid(
@@ -293,20 +288,45 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             "system" => Role::System,
             "user" => Role::User,
             "assistant" => Role::Assistant,
-            "tool" => {
-                return Err(refuse(
-                    &format!("{at}.role"),
-                    "tool calling is not built yet",
-                ))
-            }
+            "tool" => Role::Tool,
             other => {
                 return Err(ApiError::invalid(
                     format!("{at}.role"),
-                    format!("unknown role `{other}`: use system, user or assistant"),
+                    format!("unknown role `{other}`: use system, user, assistant or tool"),
                 ))
             }
         };
-        messages.push(ChatMessage::new(role, m.content.unwrap_or_default()));
+        let mut msg = ChatMessage::new(role, m.content.unwrap_or_default());
+        let calls = match obj.get("tool_calls") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(calls)) => Some(calls),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.tool_calls"),
+                    format!("`{at}.tool_calls` must be a list of calls"),
+                ))
+            }
+        };
+        if let Some(calls) = calls {
+            if !calls.is_empty() && role != Role::Assistant {
+                return Err(ApiError::invalid(
+                    format!("{at}.tool_calls"),
+                    format!("`{at}.tool_calls` is only allowed on assistant messages"),
+                ));
+            }
+            msg.tool_calls = super::tools::message_calls(calls, &format!("{at}.tool_calls"))?;
+        }
+        match obj.get("tool_name") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(n)) if role == Role::Tool => msg.name = Some(n.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.tool_name"),
+                    format!("`{at}.tool_name` must be a string, on a tool message"),
+                ))
+            }
+        }
+        messages.push(msg);
     }
     let request = if messages.is_empty() {
         None
@@ -314,6 +334,7 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         let mut req = GenerateRequest::new(Prompt::Chat {
             messages,
             template: None,
+            options: Default::default(),
         });
         apply_options(map, &mut req, defaults)?;
         Some(req)
@@ -323,6 +344,11 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         request,
         stream: bool_of(map, "stream", true)?,
         think: bool_of(map, "think", true)?,
+        tools: super::tools::ToolSpec {
+            tools: super::tools::definitions(map.get("tools"))?,
+            choice: super::tools::ToolChoice::Auto,
+            parallel: true,
+        },
     })
 }
 
@@ -354,6 +380,7 @@ pub fn generate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             Prompt::Chat {
                 messages,
                 template: None,
+                options: Default::default(),
             }
         };
         let mut req = GenerateRequest::new(p);
@@ -365,5 +392,6 @@ pub fn generate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         request,
         stream: bool_of(map, "stream", true)?,
         think: bool_of(map, "think", true)?,
+        tools: Default::default(),
     })
 }

@@ -68,6 +68,9 @@ pub struct Valid {
     pub n: usize,
     pub stream: bool,
     pub include_usage: bool,
+    /// `tools` / `tool_choice` (chat only); applied once the model, and so its tool-call
+    /// format, is known.
+    pub tools: super::tools::ToolSpec,
 }
 
 const COMMON: &[&str] = &[
@@ -115,8 +118,14 @@ const COMPLETION: &[&str] = &["prompt", "suffix", "echo", "best_of"];
 
 /// Fields lmwb knows but does not support yet, with the reason given back.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("functions", "tool calling is not built yet"),
-    ("function_call", "tool calling is not built yet"),
+    (
+        "functions",
+        "the legacy `functions` field is not supported; send `tools` instead",
+    ),
+    (
+        "function_call",
+        "the legacy `function_call` field is not supported; send `tool_choice` instead",
+    ),
     ("audio", "lmwb generates text only"),
     ("prediction", "predicted outputs are not supported"),
     ("web_search_options", "lmwb has no web search"),
@@ -149,8 +158,6 @@ fn check_fields(map: &Map<String, Value>, allowed: &[&[&str]]) -> Result<(), Api
         let refused = match key.as_str() {
             "logprobs" => !off && value != &Value::Bool(false),
             "top_logprobs" => !off,
-            "tools" | "functions" => !off && value.as_array().is_none_or(|a| !a.is_empty()),
-            "tool_choice" => !off && value != "none",
             "response_format" => !off && value.get("type").is_none_or(|t| t != "text"),
             "logit_bias" => !off && value.as_object().is_none_or(|m| !m.is_empty()),
             "modalities" => !off && value != &serde_json::json!(["text"]),
@@ -169,7 +176,6 @@ fn check_fields(map: &Map<String, Value>, allowed: &[&[&str]]) -> Result<(), Api
 fn reason(key: &str) -> &'static str {
     match key {
         "logprobs" | "top_logprobs" => "log probabilities are not returned yet",
-        "tools" | "tool_choice" => "tool calling is not built yet",
         "response_format" => {
             "structured output (json_object, json_schema) is not built yet; only {\"type\": \"text\"} is accepted"
         }
@@ -272,6 +278,7 @@ fn build(map: &Map<String, Value>, prompt: Prompt, defaults: &Defaults) -> Resul
         n: n as usize,
         stream,
         include_usage: k.stream_options.and_then(|o| o.include_usage) == Some(true),
+        tools: Default::default(),
     })
 }
 
@@ -282,6 +289,10 @@ struct InMessage {
     content: Option<Content>,
     #[serde(default)]
     tool_calls: Option<Vec<Value>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -312,10 +323,18 @@ fn message(i: usize, m: InMessage) -> Result<ChatMessage, ApiError> {
             ))
         }
     };
-    if m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) {
-        return Err(ApiError::unsupported(
-            &format!("messages[{i}].tool_calls"),
-            "tool calling is not built yet",
+    let calls = m.tool_calls.unwrap_or_default();
+    if !calls.is_empty() && role != Role::Assistant {
+        return Err(ApiError::invalid(
+            format!("messages[{i}].tool_calls"),
+            format!("`messages[{i}].tool_calls` is only allowed on assistant messages"),
+        ));
+    }
+    let tool_calls = super::tools::message_calls(&calls, &format!("messages[{i}].tool_calls"))?;
+    if role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(
+            format!("messages[{i}].tool_call_id"),
+            format!("`messages[{i}].tool_call_id` is required on a tool message: the id of the call it answers"),
         ));
     }
     let content = match m.content {
@@ -343,7 +362,30 @@ fn message(i: usize, m: InMessage) -> Result<ChatMessage, ApiError> {
             text
         }
     };
-    Ok(ChatMessage::new(role, content))
+    let mut msg = ChatMessage::new(role, content);
+    msg.tool_calls = tool_calls;
+    if role == Role::Tool {
+        msg.tool_call_id = m.tool_call_id;
+        msg.name = m.name;
+    }
+    Ok(msg)
+}
+
+/// A tool message without a `name` gets the name of the call it answers.
+fn name_tool_results(messages: &mut [ChatMessage]) {
+    let mut names = std::collections::HashMap::new();
+    for m in messages.iter_mut() {
+        for c in &m.tool_calls {
+            names.insert(c.id.clone(), c.name.clone());
+        }
+        if m.role == Role::Tool && m.name.is_none() {
+            m.name = m
+                .tool_call_id
+                .as_ref()
+                .and_then(|id| names.get(id))
+                .cloned();
+        }
+    }
 }
 
 /// `POST /v1/chat/completions`.
@@ -365,16 +407,17 @@ pub fn chat_request(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError
             "`messages` is empty: send at least one message",
         ));
     }
-    let messages = raw
+    let mut messages = raw
         .into_iter()
         .enumerate()
         .map(|(i, m)| message(i, m))
         .collect::<Result<Vec<_>, _>>()?;
-    let prompt = Prompt::Chat {
-        messages,
-        template: None,
-    };
-    build(map, prompt, defaults)
+    name_tool_results(&mut messages);
+    let tools = super::tools::openai(map)?;
+    let prompt = Prompt::chat(messages);
+    let mut valid = build(map, prompt, defaults)?;
+    valid.tools = tools;
+    Ok(valid)
 }
 
 #[derive(Deserialize)]

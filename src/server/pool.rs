@@ -518,6 +518,10 @@ impl GenerationClient for Leased {
         self.inner.vocab_size()
     }
 
+    fn chat_template(&self) -> Option<&str> {
+        self.inner.chat_template()
+    }
+
     fn generate(&self, req: GenerateRequest) -> Generation {
         self.inner.generate(req)
     }

@@ -4,7 +4,9 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::queue::{Running, Slot};
+use super::tools::{Active, ToolStream};
 use crate::chat::reasoning::{Channel, ChannelParser};
+use crate::chat::tools::{ParsedCall, ToolEvent};
 use crate::client::GenerationClient;
 use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
 use axum::body::{Body, Bytes};
@@ -28,6 +30,8 @@ pub struct Meta {
     pub model: String,
     pub fingerprint: String,
     pub include_usage: bool,
+    /// How to read answers for tool calls (chat requests with tools only).
+    pub tools: Option<Active>,
 }
 
 impl Meta {
@@ -46,6 +50,7 @@ impl Meta {
             model: model.to_string(),
             fingerprint: fingerprint.to_string(),
             include_usage,
+            tools: None,
         }
     }
 
@@ -77,13 +82,20 @@ impl Meta {
                     Delta::Text(Channel::Final, t) => json!({ "content": t }),
                     Delta::Text(_, t) => json!({ "reasoning_content": t }),
                     Delta::Empty => json!({}),
+                    Delta::Call { index, id, name } => json!({"tool_calls": [{
+                        "index": index, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }]}),
+                    Delta::Args { index, arguments } => json!({"tool_calls": [{
+                        "index": index, "function": {"arguments": arguments},
+                    }]}),
                 };
                 json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": finish})
             }
             Api::Completion => {
                 let text = match delta {
                     Delta::Text(_, t) => t,
-                    Delta::Role | Delta::Empty => String::new(),
+                    _ => String::new(),
                 };
                 json!({"index": index, "text": text, "logprobs": null, "finish_reason": finish})
             }
@@ -100,6 +112,17 @@ enum Delta {
     Role,
     Text(Channel, String),
     Empty,
+    /// A tool call starts: its id and function name.
+    Call {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// A tool call's arguments (a JSON string).
+    Args {
+        index: usize,
+        arguments: String,
+    },
 }
 
 fn frame(v: &Value) -> Bytes {
@@ -153,6 +176,16 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
                     let split = crate::chat::reasoning::split(&c.text);
                     let mut message =
                         json!({"role": "assistant", "content": split.answer, "refusal": null});
+                    let mut finish = finish;
+                    if let Some(active) = &meta.tools {
+                        let answer = super::tools::read(active, &split.answer);
+                        message["content"] = json!(answer.content());
+                        if !answer.calls.is_empty() {
+                            let calls: Vec<Value> = answer.calls.iter().map(call_json).collect();
+                            message["tool_calls"] = json!(calls);
+                            finish = "tool_calls";
+                        }
+                    }
                     let reasoning = split.reasoning_text();
                     if !reasoning.is_empty() {
                         message["reasoning_content"] = json!(reasoning);
@@ -170,6 +203,15 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
     v
 }
 
+/// A call in OpenAI's shape: arguments as a JSON string.
+fn call_json(c: &ParsedCall) -> Value {
+    json!({
+        "id": super::tools::call_id(),
+        "type": "function",
+        "function": {"name": c.name, "arguments": c.arguments.to_string()},
+    })
+}
+
 /// A streamed response in progress.
 pub struct Stream {
     pub meta: Meta,
@@ -182,6 +224,10 @@ pub struct Stream {
     /// An event already taken (the first one, checked before answering).
     pub pending: Option<Event>,
     pub parser: ChannelParser,
+    /// Reads the answer for tool calls (when the request has tools).
+    pub tools: Option<ToolStream>,
+    /// Tool calls sent for the current choice.
+    pub calls_sent: usize,
     pub usage: Usage,
     pub done: bool,
     pub _slot: Slot,
@@ -247,34 +293,62 @@ impl Stream {
             }
         };
         let mut out = Vec::new();
-        for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
-            out.extend_from_slice(&self.meta.chunk(
-                self.index,
-                Delta::Text(p.channel, p.text),
-                None,
-            ));
-        }
+        self.pieces(pieces, &mut out);
         (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// Frames for channel pieces; the answer's go through the tool-call reader first.
+    fn pieces(&mut self, pieces: Vec<crate::chat::reasoning::Piece>, out: &mut Vec<u8>) {
+        for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
+            let events = match (&mut self.tools, p.channel) {
+                (Some(t), Channel::Final) => t.push(&p.text),
+                _ => vec![ToolEvent::Text(p.text)],
+            };
+            self.tool_events(p.channel, events, out);
+        }
+    }
+
+    fn tool_events(&mut self, channel: Channel, events: Vec<ToolEvent>, out: &mut Vec<u8>) {
+        let i = self.index;
+        for e in events {
+            match e {
+                ToolEvent::Text(t) => {
+                    out.extend_from_slice(&self.meta.chunk(i, Delta::Text(channel, t), None))
+                }
+                ToolEvent::Call(c) => {
+                    let index = self.calls_sent;
+                    self.calls_sent += 1;
+                    let id = super::tools::call_id();
+                    let call = Delta::Call {
+                        index,
+                        id,
+                        name: c.name,
+                    };
+                    out.extend_from_slice(&self.meta.chunk(i, call, None));
+                    let arguments = c.arguments.to_string();
+                    let args = Delta::Args { index, arguments };
+                    out.extend_from_slice(&self.meta.chunk(i, args, None));
+                }
+            }
+        }
     }
 
     fn finish(&mut self, stats: &Stats) -> Bytes {
         self.usage.add(stats);
         let mut out = Vec::new();
         if self.meta.api == Api::Chat {
-            for p in self
-                .parser
-                .finish()
-                .into_iter()
-                .filter(|p| !p.text.is_empty())
-            {
-                out.extend_from_slice(&self.meta.chunk(
-                    self.index,
-                    Delta::Text(p.channel, p.text),
-                    None,
-                ));
+            let pieces = self.parser.finish();
+            self.pieces(pieces, &mut out);
+            if let Some(events) = self.tools.as_mut().map(ToolStream::finish) {
+                self.tool_events(Channel::Final, events, &mut out);
             }
         }
-        let reason = finish_reason(stats.finish_reason);
+        let reason = match self.calls_sent {
+            0 => finish_reason(stats.finish_reason),
+            _ => "tool_calls",
+        };
+        self.calls_sent = 0;
+        self.tools = self.meta.tools.as_ref().map(ToolStream::new);
         out.extend_from_slice(&self.meta.chunk(self.index, Delta::Empty, Some(reason)));
         self.running = None;
         self.parser = ChannelParser::new();

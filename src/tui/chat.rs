@@ -91,6 +91,7 @@ impl ChatState {
             prompt: Prompt::Chat {
                 messages: self.transcript.messages(self.settings.system.as_deref()),
                 template: None,
+                options: Default::default(),
             },
             sampling: self.settings.sampling.clone(),
             max_tokens: self.settings.max_tokens,

@@ -98,6 +98,7 @@ pub fn chat(messages: Vec<ChatMessage>) -> Prompt {
     Prompt::Chat {
         messages,
         template: None,
+        options: Default::default(),
     }
 }
 
