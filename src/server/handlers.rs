@@ -21,11 +21,15 @@ fn model_json(m: &ServedModel) -> Value {
 }
 
 pub async fn list_models(State(s): Shared) -> Json<Value> {
-    let data: Vec<Value> = s.models().iter().map(model_json).collect();
+    let mut data: Vec<Value> = s.models().iter().map(model_json).collect();
+    data.extend(s.embedders().iter().map(super::embeddings::openai_model));
     Json(json!({"object": "list", "data": data}))
 }
 
 pub async fn get_model(State(s): Shared, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if let Some(e) = s.embedders().iter().find(|e| e.id == id) {
+        return Ok(Json(super::embeddings::openai_model(e)));
+    }
     s.find(&id).map(|m| Json(model_json(&m)))
 }
 
@@ -40,6 +44,7 @@ pub async fn health(State(s): Shared) -> (StatusCode, Json<Value>) {
     let body = json!({
         "status": status,
         "models": ids,
+        "embedding_models": s.embedders().into_iter().map(|e| e.id).collect::<Vec<_>>(),
         "in_flight": s.limiter.in_flight(),
         "queued": s.limiter.queued(),
     });

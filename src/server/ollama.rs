@@ -272,7 +272,11 @@ fn parameter_size(n: u64) -> String {
 
 /// What the model file says about itself (empty strings where lmwb does not know).
 fn details(m: &ServedModel) -> Value {
-    let (format, family, params, quant) = match &m.info {
+    details_of(m.info.as_ref())
+}
+
+fn details_of(info: Option<&crate::engine::model::ModelInfo>) -> Value {
+    let (format, family, params, quant) = match info {
         Some(i) => (
             i.format.to_string(),
             i.arch.clone(),
@@ -313,9 +317,23 @@ fn summary(m: &ServedModel) -> Value {
     })
 }
 
+/// An embedding model as `/api/tags` lists it.
+fn embedder_summary(e: &super::ServedEmbedder) -> Value {
+    let t = time::OffsetDateTime::from_unix_timestamp(e.created as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    json!({
+        "name": e.id,
+        "model": e.id,
+        "modified_at": rfc3339(t),
+        "size": e.info.as_ref().map_or(0, |i| i.size_bytes),
+        "details": details_of(e.info.as_ref()),
+    })
+}
+
 /// `GET /api/tags`.
 pub async fn tags(State(s): Shared) -> Response {
-    let models: Vec<Value> = s.models().iter().map(summary).collect();
+    let mut models: Vec<Value> = s.models().iter().map(summary).collect();
+    models.extend(s.embedders().iter().map(embedder_summary));
     Json(json!({"models": models})).into_response()
 }
 
@@ -420,7 +438,7 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
 pub async fn not_implemented(uri: axum::http::Uri) -> Response {
     let mut e = ApiError::not_implemented(uri.path());
     e.message = format!(
-        "{} is not implemented by lmwb; of Ollama's API it serves /api/chat, /api/generate, /api/tags, /api/show, /api/ps and /api/version",
+        "{} is not implemented by lmwb; of Ollama's API it serves /api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags, /api/show, /api/ps and /api/version",
         uri.path()
     );
     error_response(e)

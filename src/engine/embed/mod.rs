@@ -44,7 +44,7 @@ pub enum EmbedError {
     NoInput,
     #[error("input {index} is empty: give some text or token ids")]
     Empty { index: usize },
-    #[error("input {index} is {tokens} tokens, more than the {limit} tokens this embedding model reads; shorten it (Ollama's /api/embed truncates it with `truncate: true`)")]
+    #[error("input {index} is {tokens} tokens, more than the {limit} tokens this embedding model reads; shorten it or split it")]
     TooLong {
         index: usize,
         tokens: usize,
