@@ -4,8 +4,10 @@
 use super::gen;
 use crate::cli::{SamplingArgs, ServeArgs};
 use crate::config::Config;
-use crate::server::{self, Defaults, ServedModel, ServerConfig};
+use crate::server::{self, Defaults, ServedEmbedder, ServedModel, ServerConfig};
 use crate::tui::loader::{EngineLoader, ModelLoader, ModelRow};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     let spec = args
@@ -64,6 +66,20 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         row.name,
         path.display()
     );
+    let embedder = match embedder(args.embedding_model.as_deref(), cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = handle.shutdown();
+            return Err(e);
+        }
+    };
+    let embed_note = match &embedder {
+        Some(e) => format!(", embeddings with {}", e.id),
+        None => String::new(),
+    };
+    if let Some(e) = embedder {
+        handle.state().add_embedder(e);
+    }
     let client = match loader.load(&row) {
         Ok(c) => c,
         Err(e) => {
@@ -71,19 +87,14 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
             anyhow::bail!(e);
         }
     };
-    let created = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
     handle.state().add_model(ServedModel {
         id: row.name.clone(),
         client,
-        created,
+        created: created(&path),
         info: row.info.clone().ok(),
     });
     eprintln!(
-        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",
+        "lmwb: serving {}{embed_note} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); Ctrl-C stops",
         row.name,
         handle.addr()
     );
@@ -91,4 +102,52 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     handle.wait()?;
     eprintln!("lmwb: server stopped");
     Ok(0)
+}
+
+/// Unix seconds of the file's modification time (0 when unknown), for `/v1/models`.
+fn created(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The embedding model to serve: `--embedding-model`, else the config's `embedding_model`;
+/// `none` serves none. The built-in default missing is a notice; any other missing is an error.
+fn embedder(flag: Option<&str>, cfg: &Config) -> anyhow::Result<Option<ServedEmbedder>> {
+    let spec = flag.unwrap_or(&cfg.embedding_model);
+    if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let dirs = cfg.model_dirs();
+    let path: PathBuf = match crate::models::resolve(spec, &dirs) {
+        Ok(p) => p,
+        Err(e) if flag.is_none() && spec == Config::defaults().embedding_model => {
+            eprintln!(
+                "lmwb: notice: no embedding model `{spec}` here, so /v1/embeddings and /api/embed answer 404; `bash scripts/fetch-models.sh` fetches it, --embedding-model none silences this"
+            );
+            tracing::info!(%e, "no embedding model");
+            return Ok(None);
+        }
+        Err(e) => anyhow::bail!("embedding model: {e}"),
+    };
+    let id = crate::models::scan(&dirs)
+        .into_iter()
+        .find(|e| e.path == path)
+        .map(|e| e.name)
+        .unwrap_or_else(|| {
+            path.file_name()
+                .map(|s| s.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
+        });
+    let embedder = crate::engine::embed::Embedder::load(&path)
+        .map_err(|e| anyhow::anyhow!("embedding model `{spec}`: {e}"))?;
+    tracing::info!(model = %id, dims = embedder.dims(), "embedding model loaded");
+    Ok(Some(ServedEmbedder {
+        id,
+        embedder: Arc::new(embedder),
+        created: created(&path),
+        info: crate::engine::model::inspect(&path).ok(),
+    }))
 }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,6 +96,50 @@ pub fn base64_of(v: &[f32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+// Typed bodies, so vectors serialize as f32 (`0.0904762`), not widened to f64 digits.
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector<'a> {
+    Floats(&'a [f32]),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    object: &'static str,
+    index: usize,
+    embedding: Vector<'a>,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
+}
+
+#[derive(Serialize)]
+struct OpenAiBody<'a> {
+    object: &'static str,
+    data: Vec<Item<'a>>,
+    model: &'a str,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct OllamaBody<'a> {
+    model: &'a str,
+    embeddings: &'a [Vec<f32>],
+    total_duration: u64,
+    load_duration: u64,
+    prompt_eval_count: usize,
+}
+
+#[derive(Serialize)]
+struct LegacyBody<'a> {
+    embedding: &'a [f32],
+}
+
 /// `POST /v1/embeddings`.
 pub async fn openai(State(s): Shared, ApiJson(body): ApiJson<Value>) -> Result<Response, ApiError> {
     let v = request::openai(&body)?;
@@ -102,26 +147,30 @@ pub async fn openai(State(s): Shared, ApiJson(body): ApiJson<Value>) -> Result<R
     check_dimensions(&v, &e)?;
     let base64 = v.base64;
     let out = run(&s, &e, v, "input").await?;
-    let data: Vec<Value> = out
+    let data = out
         .vectors
         .iter()
         .enumerate()
-        .map(|(index, vec)| {
-            let embedding = if base64 {
-                json!(base64_of(vec))
+        .map(|(index, vec)| Item {
+            object: "embedding",
+            index,
+            embedding: if base64 {
+                Vector::Base64(base64_of(vec))
             } else {
-                json!(vec)
-            };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
+                Vector::Floats(vec)
+            },
         })
         .collect();
     let n = out.prompt_tokens;
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "model": e.id,
-        "usage": {"prompt_tokens": n, "total_tokens": n},
-    }))
+    Ok(Json(OpenAiBody {
+        object: "list",
+        data,
+        model: &e.id,
+        usage: Usage {
+            prompt_tokens: n,
+            total_tokens: n,
+        },
+    })
     .into_response())
 }
 
@@ -136,13 +185,13 @@ async fn ollama_embed(s: Arc<ServerState>, body: RawBody) -> Result<Response, Ap
     check_dimensions(&v, &e)?;
     check_num_ctx(&v, &e)?;
     let out = run(&s, &e, v, "input").await?;
-    Ok(Json(json!({
-        "model": e.id,
-        "embeddings": out.vectors,
-        "total_duration": ns(t),
-        "load_duration": 0,
-        "prompt_eval_count": out.prompt_tokens,
-    }))
+    Ok(Json(OllamaBody {
+        model: &e.id,
+        embeddings: &out.vectors,
+        total_duration: ns(t),
+        load_duration: 0,
+        prompt_eval_count: out.prompt_tokens,
+    })
     .into_response())
 }
 
@@ -151,8 +200,8 @@ async fn ollama_legacy(s: Arc<ServerState>, body: RawBody) -> Result<Response, A
     let e = s.find_embedder(&v.model)?;
     check_num_ctx(&v, &e)?;
     let out = run(&s, &e, v, "prompt").await?;
-    let embedding = out.vectors.into_iter().next().unwrap_or_default();
-    Ok(Json(json!({ "embedding": embedding })).into_response())
+    let embedding = out.vectors.first().map_or(&[][..], Vec::as_slice);
+    Ok(Json(LegacyBody { embedding }).into_response())
 }
 
 /// `POST /api/embed`, errors in Ollama's shape.
