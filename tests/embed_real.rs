@@ -1,6 +1,8 @@
 //! The embedder on the real all-MiniLM-L6-v2 (TESTING.md): the published similarity, batches
 //! equal to single inputs, token-id inputs, the length limit and truncation.
 
+#[path = "common/real.rs"]
+mod real;
 #[path = "common/real_embed.rs"]
 mod real_embed;
 

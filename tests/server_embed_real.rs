@@ -39,10 +39,13 @@ fn serve(home: &Path, models: &Path, extra: &[&str]) -> (Child, String, Vec<Stri
         seen.push(line.clone());
         if let Some(rest) = line.split(" at http://").nth(1) {
             let addr = rest.split_whitespace().next().unwrap().to_string();
+            // Keep reading, so the server never writes to a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return (child, addr, seen);
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("lmwb serve did not start serving: {seen:?}");
 }
 

@@ -109,15 +109,7 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
             if info.kind == ModelKind::Embedding {
                 return show_embedding(&info);
             }
-            println!("format:        {}", info.format);
-            println!("architecture:  {}", info.arch);
-            println!("quantization:  {}", info.quant);
-            println!(
-                "parameters:    {} ({})",
-                info.params,
-                human_params(info.params)
-            );
-            println!("size:          {}", human_size(info.size_bytes));
+            show_basics(&info);
             println!("context:       {}", info.context_length);
             println!(
                 "chat template: {}",
@@ -148,12 +140,8 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
     }
 }
 
-/// `models show` of an embedding model: what it is for, and its vectors.
-fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
-    let spec = crate::engine::embed::EmbedSpec::read(&info.path)?;
-    println!(
-        "kind:          embedding model (lmwb serve: /v1/embeddings, /api/embed); it does not chat"
-    );
+/// The lines `models show` prints for every model: format, architecture, weights, size.
+fn show_basics(info: &ModelInfo) {
     println!("format:        {}", info.format);
     println!("architecture:  {}", info.arch);
     println!("quantization:  {}", info.quant);
@@ -163,6 +151,15 @@ fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
         human_params(info.params)
     );
     println!("size:          {}", human_size(info.size_bytes));
+}
+
+/// `models show` of an embedding model: what it is for, and its vectors.
+fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
+    let spec = crate::engine::embed::EmbedSpec::read(&info.path)?;
+    println!(
+        "kind:          embedding model (lmwb serve: /v1/embeddings, /api/embed); it does not chat"
+    );
+    show_basics(info);
     println!("dimensions:    {}", spec.dims());
     println!(
         "pooling:       {}{}",

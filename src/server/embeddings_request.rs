@@ -3,6 +3,7 @@
 //! the field, and a field lmwb cannot honour is refused, never ignored.
 
 use super::error::ApiError;
+use super::openai::{model_of, object};
 use crate::engine::embed::{EmbedError, EmbedInput};
 use serde_json::{Map, Value};
 
@@ -24,20 +25,6 @@ pub struct ValidEmbed {
     pub truncate: bool,
     /// Ollama's `options.num_ctx`: the request's own token limit (checked against the model's).
     pub num_ctx: Option<u64>,
-}
-
-fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
-    body.as_object()
-        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
-}
-
-fn model_of(map: &Map<String, Value>) -> Result<String, ApiError> {
-    match map.get("model") {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) => Err(ApiError::invalid("model", "`model` is empty")),
-        None | Some(Value::Null) => Err(ApiError::invalid("model", "`model` is required")),
-        Some(_) => Err(ApiError::invalid("model", "`model` must be a string")),
-    }
 }
 
 fn dimensions_of(map: &Map<String, Value>) -> Result<Option<u64>, ApiError> {

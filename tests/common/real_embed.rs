@@ -3,23 +3,14 @@
 //! `scripts/fetch-models.sh` fills (`LMWB_MODELS_DIR` overrides). When it is missing, the
 //! helpers panic with a message that says how to fetch it: the tests fail, they never skip.
 //!
-//! Include it with `#[path = "common/real_embed.rs"] mod real_embed;`.
+//! Include it beside `real` with `#[path = "common/real.rs"] mod real;` and
+//! `#[path = "common/real_embed.rs"] mod real_embed;`.
 #![allow(dead_code)]
 
+use super::real::models_dir;
 use lmwb::engine::embed::Embedder;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-
-/// Where `scripts/fetch-models.sh` caches models (`LMWB_MODELS_DIR` overrides).
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("LMWB_MODELS_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => dirs::cache_dir()
-            .expect("no cache directory (set LMWB_MODELS_DIR)")
-            .join("lmwb")
-            .join("models"),
-    }
-}
 
 /// The default embedding model's folder, resolved through the registry.
 pub fn embedding_model_path() -> PathBuf {

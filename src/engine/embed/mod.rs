@@ -17,7 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
 pub use files::{is_embedding_dir, EmbedSpec, Pooling};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Inputs run through the model together (sorted by length, so padding stays small).
 const BATCH: usize = 32;
@@ -90,25 +90,6 @@ pub struct Embedder {
     device: Device,
 }
 
-fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| LoadError::Io {
-        path: dir.into(),
-        why: e.to_string(),
-    })?;
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(LoadError::Format {
-            path: dir.into(),
-            why: "the folder has no .safetensors files".into(),
-        });
-    }
-    Ok(files)
-}
-
 fn tokenizers_for(
     dir: &Path,
     max_tokens: usize,
@@ -144,7 +125,7 @@ impl Embedder {
             return Err(LoadError::NotFound(dir.into()).into());
         }
         let spec = EmbedSpec::read(dir)?;
-        let files = safetensors_files(dir)?;
+        let files = crate::engine::model::safetensors_files(dir)?;
         let (tokenizer, truncating, pad_id) = tokenizers_for(dir, spec.max_tokens)?;
         let device = Device::Cpu;
         // SAFETY: the files are only read; lmwb never writes model files while they are mapped.

@@ -100,9 +100,15 @@ fn layout(path: &Path) -> Result<Layout, LoadError> {
     } else {
         return Ok(Layout::Gguf(path.into()));
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let files = safetensors_files(&dir)?;
+    Ok(Layout::Safetensors { dir, files })
+}
+
+/// The `.safetensors` files of a folder, sorted; none is an error.
+pub(crate) fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| LoadError::Io {
-            path: dir.clone(),
+            path: dir.into(),
             why: e.to_string(),
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -111,11 +117,11 @@ fn layout(path: &Path) -> Result<Layout, LoadError> {
     files.sort();
     if files.is_empty() {
         return Err(LoadError::Format {
-            path: dir,
+            path: dir.into(),
             why: "the folder has no .safetensors files".into(),
         });
     }
-    Ok(Layout::Safetensors { dir, files })
+    Ok(files)
 }
 
 fn read_text(path: &Path) -> Result<String, LoadError> {
