@@ -63,15 +63,7 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
             );
             for (e, info) in rows.iter().filter(|(_, i)| !embedding(i)) {
                 match info {
-                    Ok(i) => println!(
-                        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-                        e.name,
-                        i.arch,
-                        i.quant,
-                        human_params(i.params),
-                        human_size(i.size_bytes),
-                        i.context_length
-                    ),
+                    Ok(i) => list_row(&e.name, i),
                     Err(err) => println!("{:<40} unreadable: {err}", e.name),
                 }
             }
@@ -85,15 +77,7 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
             }
             for (e, info) in embedders {
                 if let Ok(i) = info {
-                    println!(
-                        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-                        e.name,
-                        i.arch,
-                        i.quant,
-                        human_params(i.params),
-                        human_size(i.size_bytes),
-                        i.context_length
-                    );
+                    list_row(&e.name, i);
                 }
             }
             Ok(0)
@@ -138,6 +122,19 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
         ModelsCommand::Pull(_) => Ok(super::not_built("models pull")),
         ModelsCommand::Rm(_) => Ok(super::not_built("models rm")),
     }
+}
+
+/// One row of `models list` (the last column: context, or tokens per input).
+fn list_row(name: &str, i: &ModelInfo) {
+    println!(
+        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
+        name,
+        i.arch,
+        i.quant,
+        human_params(i.params),
+        human_size(i.size_bytes),
+        i.context_length
+    );
 }
 
 /// The lines `models show` prints for every model: format, architecture, weights, size.
