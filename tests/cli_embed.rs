@@ -81,3 +81,15 @@ fn run_refuses_it_and_says_how_to_use_it() {
     );
     assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn serve_with_it_as_the_chat_model_says_to_use_the_embedding_flag() {
+    let r = lmwb(&["serve", "--port", "0", "-m", "all-minilm-l6-v2"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains("is an embedding model")
+            && r.stderr.contains("--embedding-model all-minilm-l6-v2"),
+        "{}",
+        r.stderr
+    );
+}

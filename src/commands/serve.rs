@@ -16,6 +16,12 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         .unwrap_or_else(|| cfg.default_model.clone());
     let dirs = cfg.model_dirs();
     let path = crate::models::resolve(&spec, &dirs)?;
+    if path.is_dir() && crate::engine::embed::is_embedding_dir(&path) {
+        anyhow::bail!(
+            "{} is an embedding model: `-m` takes the chat model; serve it with `--embedding-model {spec}`",
+            path.display()
+        );
+    }
     let loader = EngineLoader {
         dirs,
         options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
