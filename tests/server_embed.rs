@@ -428,3 +428,18 @@ async fn ollama_legacy_embeddings_route() {
     .await;
     assert!(ollama_error(&r, StatusCode::BAD_REQUEST).contains("prompt"));
 }
+
+#[tokio::test]
+async fn ollama_show_describes_the_embedding_model() {
+    let app = embed_app();
+    let v = send(&app, post("/api/show", &json!({"model": EMBED_MODEL})))
+        .await
+        .json();
+    assert_eq!(v["capabilities"], json!(["embedding"]), "{v}");
+    assert_eq!(v["model_info"]["general.embedding_length"], DIMS, "{v}");
+    assert_eq!(v["model_info"]["general.context_length"], MAX_TOKENS, "{v}");
+    assert!(
+        v["details"].is_object() && v["modified_at"].is_string(),
+        "{v}"
+    );
+}

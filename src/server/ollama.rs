@@ -330,6 +330,30 @@ fn embedder_summary(e: &super::ServedEmbedder) -> Value {
     })
 }
 
+/// `/api/show` of an embedding model: its vectors' length, its input limit, `embedding`.
+fn embedder_show(e: &super::ServedEmbedder) -> Value {
+    let mut v = embedder_summary(e);
+    let arch = v["details"]["family"].as_str().unwrap_or("").to_string();
+    let arch = if arch.is_empty() {
+        "general".into()
+    } else {
+        arch
+    };
+    v["model_info"] = json!({
+        "general.name": e.id,
+        "general.basename": e.embedder.model_name(),
+        "general.architecture": arch,
+        format!("{arch}.embedding_length"): e.embedder.dims(),
+        format!("{arch}.context_length"): e.embedder.max_tokens(),
+    });
+    v["parameters"] = json!("");
+    v["capabilities"] = json!(["embedding"]);
+    for k in ["name", "model", "size"] {
+        v.as_object_mut().map(|o| o.remove(k));
+    }
+    v
+}
+
 /// `GET /api/tags`.
 pub async fn tags(State(s): Shared) -> Response {
     let mut models: Vec<Value> = s.models().iter().map(summary).collect();
@@ -392,6 +416,9 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         _ => return Err(ApiError::invalid("model", "`model` is required")),
     };
+    if let Some(e) = s.embedders().iter().find(|e| e.id == name) {
+        return Ok(Json(embedder_show(e)).into_response());
+    }
     let m = s.find(&name)?;
     let d = &s.defaults.sampling;
     let mut parameters = format!(
