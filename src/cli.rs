@@ -160,6 +160,10 @@ pub struct ServeArgs {
     /// Model name (from `lmwb models list`) or path (default: the configured one).
     #[arg(short = 'm', long)]
     pub model: Option<String>,
+    /// Embedding model for /v1/embeddings and /api/embed: a name or path, `none` for no
+    /// embeddings (default: `embedding_model` from the config, all-minilm-l6-v2).
+    #[arg(long, value_name = "NAME")]
+    pub embedding_model: Option<String>,
     /// Require `Authorization: Bearer KEY` (or `x-api-key`) on every route but /health.
     #[arg(long, env = "LMWB_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,

@@ -24,6 +24,8 @@ pub struct Config {
     pub models_dir: String,
     pub extra_model_dirs: Vec<String>,
     pub default_model: String,
+    /// The embedding model `lmwb serve` loads (`none`: no embeddings).
+    pub embedding_model: String,
     pub device: String,
     pub requantize: bool,
     pub runs_dir: String,

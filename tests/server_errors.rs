@@ -250,7 +250,6 @@ async fn an_engine_failure_is_a_500_in_shape_and_a_refused_prompt_a_400() {
 async fn other_routes_answer_501_404_or_405_in_shape() {
     let app = app(fake(vec![]));
     for path in [
-        "/v1/embeddings",
         "/v1/responses",
         "/v1/audio/speech",
         "/v1/images/generations",

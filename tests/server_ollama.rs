@@ -286,6 +286,7 @@ async fn tags_show_ps_and_version_have_the_spec_shape() {
 async fn tags_and_show_report_what_the_model_file_says() {
     let info = lmwb::engine::model::ModelInfo {
         path: "/models/smollm2-135m-instruct.Q4_1.gguf".into(),
+        kind: Default::default(),
         format: "gguf",
         arch: "llama".into(),
         quant: "Q4_1".into(),

@@ -193,6 +193,8 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["one_id"], 1);
     assert_eq!(r["finish"], "length");
     assert_eq!(r["ids"][0], MODEL, "the model -m names first, then the registry's");
+    // The embedding model (scripts/fetch-models.sh fetches it) is served too.
+    assert!(r["ids"].as_array().unwrap().contains(&json!("all-minilm-l6-v2")));
     assert!(!r["completion"].as_str().unwrap().is_empty());
     assert_eq!(r["missing"], 404);
     assert_eq!(r["refused"], json!(["BadRequestError", 400, "functions"]));

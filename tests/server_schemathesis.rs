@@ -56,7 +56,6 @@ fn schemathesis_finds_no_failure_on_the_openai_routes() {
         .args(["run", spec])
         .arg(format!("--url=http://{}/v1", handle.addr()))
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
-        .args(["--exclude-path", "/embeddings"])
         .args(["--max-examples", "25", "--seed", "20261201"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--workers", "1", "--request-timeout", "30"])

@@ -3,6 +3,8 @@
 //! `$ref` / `anyOf` / `allOf`), and every request field the spec defines either served or
 //! refused by name — never "unrecognized".
 
+#[path = "common/embed_fake.rs"]
+mod embed_fake;
 #[path = "common/server.rs"]
 mod server;
 
@@ -290,4 +292,53 @@ async fn any_value_in_any_field_gets_a_json_answer_and_never_a_500() {
         }
     }
     assert!(tried > 500, "{tried}");
+}
+
+#[tokio::test]
+async fn embeddings_conform_and_every_field_of_the_spec_is_served() {
+    let app = embed_fake::embed_app();
+    let base = json!({"model": embed_fake::EMBED_MODEL, "input": "a man eats"});
+    let r = send(&app, post("/v1/embeddings", &base)).await;
+    assert_conforms("CreateEmbeddingResponse", &r.json());
+    let mut many = base.clone();
+    many["input"] = json!([[1, 12, 2], [1, 2]]);
+    assert_conforms(
+        "CreateEmbeddingResponse",
+        &send(&app, post("/v1/embeddings", &many)).await.json(),
+    );
+    assert_conforms(
+        "ListModelsResponse",
+        &send(&app, get("/v1/models")).await.json(),
+    );
+    let fields = request_fields("CreateEmbeddingRequest");
+    assert_eq!(fields.len(), 5, "{fields:?}");
+    for field in &fields {
+        // Every field of the spec is served: null (left out) is accepted.
+        let mut body = base.clone();
+        if !["model", "input"].contains(&field.as_str()) {
+            body[field.as_str()] = Value::Null;
+            let r = send(&app, post("/v1/embeddings", &body)).await;
+            assert_eq!(r.status, 200, "{field}: {:?}", r.body);
+        }
+        for value in odd_values() {
+            let mut body = base.clone();
+            body[field.as_str()] = value.clone();
+            let r = send(&app, post("/v1/embeddings", &body)).await;
+            if r.status.is_success() {
+                assert_conforms("CreateEmbeddingResponse", &r.json());
+            } else {
+                // A model name this server lacks is a 404; anything else wrong a 400.
+                let unknown = field == "model" && value.as_str().is_some_and(|s| !s.is_empty());
+                let want = if unknown { 404 } else { 400 };
+                assert_eq!(r.status, want, "{field} = {value}: {:?}", r.body);
+                let e = r.json();
+                assert_conforms("ErrorResponse", &e);
+                assert_eq!(
+                    e["error"]["param"],
+                    field.as_str(),
+                    "{field} = {value}: {e}"
+                );
+            }
+        }
+    }
 }

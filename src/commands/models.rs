@@ -2,8 +2,8 @@
 
 use crate::cli::ModelsCommand;
 use crate::config::Config;
-use crate::engine::model::inspect;
 use crate::engine::model::quantize::{default_output, parse_target, requantize_gguf, target_names};
+use crate::engine::model::{inspect, ModelInfo, ModelKind};
 use crate::models::{describe, resolve, scan};
 
 fn human_size(bytes: u64) -> String {
@@ -53,22 +53,31 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
                 eprintln!("lmwb: no models in {}; run `bash scripts/fetch-models.sh` for the default model", dirs.join(", "));
                 return Ok(0);
             }
+            let rows: Vec<_> = entries.iter().map(|e| (e, describe(e))).collect();
+            let embedding = |r: &Result<ModelInfo, String>| {
+                r.as_ref().is_ok_and(|i| i.kind == ModelKind::Embedding)
+            };
             println!(
                 "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
                 "NAME", "ARCH", "QUANT", "PARAMS", "SIZE", "CONTEXT"
             );
-            for e in &entries {
-                match describe(e) {
-                    Ok(i) => println!(
-                        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-                        e.name,
-                        i.arch,
-                        i.quant,
-                        human_params(i.params),
-                        human_size(i.size_bytes),
-                        i.context_length
-                    ),
+            for (e, info) in rows.iter().filter(|(_, i)| !embedding(i)) {
+                match info {
+                    Ok(i) => list_row(&e.name, i),
                     Err(err) => println!("{:<40} unreadable: {err}", e.name),
+                }
+            }
+            // Embedding models answer /v1/embeddings under `lmwb serve`; they do not chat.
+            let embedders: Vec<_> = rows.iter().filter(|(_, i)| embedding(i)).collect();
+            if !embedders.is_empty() {
+                println!(
+                    "\n{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
+                    "EMBEDDING MODEL", "ARCH", "QUANT", "PARAMS", "SIZE", "MAX TOK"
+                );
+            }
+            for (e, info) in embedders {
+                if let Ok(i) = info {
+                    list_row(&e.name, i);
                 }
             }
             Ok(0)
@@ -81,15 +90,10 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
                 return Ok(0);
             }
             println!("path:          {}", info.path.display());
-            println!("format:        {}", info.format);
-            println!("architecture:  {}", info.arch);
-            println!("quantization:  {}", info.quant);
-            println!(
-                "parameters:    {} ({})",
-                info.params,
-                human_params(info.params)
-            );
-            println!("size:          {}", human_size(info.size_bytes));
+            if info.kind == ModelKind::Embedding {
+                return show_embedding(&info);
+            }
+            show_basics(&info);
             println!("context:       {}", info.context_length);
             println!(
                 "chat template: {}",
@@ -118,6 +122,60 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
         ModelsCommand::Pull(_) => Ok(super::not_built("models pull")),
         ModelsCommand::Rm(_) => Ok(super::not_built("models rm")),
     }
+}
+
+/// One row of `models list` (the last column: context, or tokens per input).
+fn list_row(name: &str, i: &ModelInfo) {
+    println!(
+        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
+        name,
+        i.arch,
+        i.quant,
+        human_params(i.params),
+        human_size(i.size_bytes),
+        i.context_length
+    );
+}
+
+/// The lines `models show` prints for every model: format, architecture, weights, size.
+fn show_basics(info: &ModelInfo) {
+    println!("format:        {}", info.format);
+    println!("architecture:  {}", info.arch);
+    println!("quantization:  {}", info.quant);
+    println!(
+        "parameters:    {} ({})",
+        info.params,
+        human_params(info.params)
+    );
+    println!("size:          {}", human_size(info.size_bytes));
+}
+
+/// `models show` of an embedding model: what it is for, and its vectors.
+fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
+    let spec = crate::engine::embed::EmbedSpec::read(&info.path)?;
+    println!(
+        "kind:          embedding model (lmwb serve: /v1/embeddings, /api/embed); it does not chat"
+    );
+    show_basics(info);
+    println!("dimensions:    {}", spec.dims());
+    println!(
+        "pooling:       {}{}",
+        spec.pooling.name(),
+        if spec.normalize {
+            ", then L2-normalized"
+        } else {
+            ""
+        }
+    );
+    println!("max tokens:    {} per input", spec.max_tokens);
+    println!(
+        "layers:        {} · hidden {} · heads {} · vocab {}",
+        spec.bert.num_hidden_layers,
+        spec.bert.hidden_size,
+        spec.bert.num_attention_heads,
+        spec.bert.vocab_size
+    );
+    Ok(0)
 }
 
 fn requantize(

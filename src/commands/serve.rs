@@ -8,8 +8,9 @@ use crate::cli::{SamplingArgs, ServeArgs};
 use crate::config::Config;
 use crate::server::keep::Keep;
 use crate::server::pool::{modified_secs, ModelPool, PoolConfig};
-use crate::server::{self, Defaults, ServedModel, ServerConfig, ServerState};
+use crate::server::{self, Defaults, ServedEmbedder, ServedModel, ServerConfig, ServerState};
 use crate::tui::loader::{EngineLoader, ModelLoader, ModelRow};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
@@ -19,6 +20,12 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         .unwrap_or_else(|| cfg.default_model.clone());
     let dirs = cfg.model_dirs();
     let path = crate::models::resolve(&spec, &dirs)?;
+    if path.is_dir() && crate::engine::embed::is_embedding_dir(&path) {
+        anyhow::bail!(
+            "{} is an embedding model: `-m` takes the chat model; serve it with `--embedding-model {spec}`",
+            path.display()
+        );
+    }
     let pool_config = pool_config(&args, cfg)?;
     let loader = Arc::new(EngineLoader {
         dirs,
@@ -73,6 +80,20 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         row.name,
         path.display()
     );
+    let embedder = match embedder(args.embedding_model.as_deref(), cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = handle.shutdown();
+            return Err(e);
+        }
+    };
+    let embed_note = match &embedder {
+        Some(e) => format!(", embeddings with {}", e.id),
+        None => String::new(),
+    };
+    if let Some(e) = embedder {
+        handle.state().add_embedder(e);
+    }
     let started = std::time::Instant::now();
     let client = match loader.load(&row) {
         Ok(c) => c,
@@ -92,7 +113,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     pool.set_loading(&row.name, false);
     let others = pool.available().len().saturating_sub(1);
     eprintln!(
-        "lmwb: serving {} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); {others} more model(s) load on request; Ctrl-C stops",
+        "lmwb: serving {}{embed_note} at http://{} (OpenAI and Anthropic APIs under /v1, Ollama's under /api); {others} more model(s) load on request; Ctrl-C stops",
         row.name,
         handle.addr()
     );
@@ -133,4 +154,43 @@ fn default_budget() -> Option<u64> {
     let mut sys = sysinfo::System::new().ok()?;
     sys.refresh_memory();
     Some(sys.total_memory() / 5 * 4).filter(|&b| b > 0)
+}
+
+/// The embedding model to serve: `--embedding-model`, else the config's `embedding_model`;
+/// `none` serves none. The built-in default missing is a notice; any other missing is an error.
+fn embedder(flag: Option<&str>, cfg: &Config) -> anyhow::Result<Option<ServedEmbedder>> {
+    let spec = flag.unwrap_or(&cfg.embedding_model);
+    if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let dirs = cfg.model_dirs();
+    let path: PathBuf = match crate::models::resolve(spec, &dirs) {
+        Ok(p) => p,
+        Err(e) if flag.is_none() && spec == Config::defaults().embedding_model => {
+            eprintln!(
+                "lmwb: notice: no embedding model `{spec}` here, so /v1/embeddings and /api/embed answer 404; `bash scripts/fetch-models.sh` fetches it, --embedding-model none silences this"
+            );
+            tracing::info!(%e, "no embedding model");
+            return Ok(None);
+        }
+        Err(e) => anyhow::bail!("embedding model: {e}"),
+    };
+    let id = crate::models::scan(&dirs)
+        .into_iter()
+        .find(|e| e.path == path)
+        .map(|e| e.name)
+        .unwrap_or_else(|| {
+            path.file_name()
+                .map(|s| s.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
+        });
+    let embedder = crate::engine::embed::Embedder::load(&path)
+        .map_err(|e| anyhow::anyhow!("embedding model `{spec}`: {e}"))?;
+    tracing::info!(model = %id, dims = embedder.dims(), "embedding model loaded");
+    Ok(Some(ServedEmbedder {
+        id,
+        embedder: Arc::new(embedder),
+        created: modified_secs(&path),
+        info: crate::engine::model::inspect(&path).ok(),
+    }))
 }

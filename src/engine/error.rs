@@ -23,6 +23,8 @@ pub enum LoadError {
     Device { device: String, why: String },
     #[error("{path}: {why}")]
     Tensor { path: PathBuf, why: String },
+    #[error("{} is an embedding model, not a chat model; serve it with `lmwb serve` and call /v1/embeddings (or Ollama's /api/embed)", .0.display())]
+    EmbeddingModel(PathBuf),
 }
 
 /// Why a generation could not run.

@@ -4,6 +4,7 @@
 //! carries its own event channel; load failures come back through a ready handshake.
 
 pub mod detok;
+pub mod embed;
 pub(crate) mod fast;
 pub mod error;
 pub mod kernels;

@@ -85,7 +85,7 @@ impl ApiError {
             ..ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "invalid_request_error",
-                format!("{path} is not implemented by lmwb; it serves /v1/chat/completions, /v1/completions, /v1/models and /v1/messages"),
+                format!("{path} is not implemented by lmwb; it serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models and /v1/messages"),
             )
         }
     }

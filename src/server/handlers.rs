@@ -27,11 +27,15 @@ fn model_json(m: &Listing) -> Value {
 /// Every model this server can answer with, loaded or not (the first request for one
 /// loads it).
 pub async fn list_models(State(s): Shared) -> Json<Value> {
-    let data: Vec<Value> = s.pool.available().iter().map(model_json).collect();
+    let mut data: Vec<Value> = s.pool.available().iter().map(model_json).collect();
+    data.extend(s.embedders().iter().map(super::embeddings::openai_model));
     Json(json!({"object": "list", "data": data}))
 }
 
 pub async fn get_model(State(s): Shared, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if let Some(e) = s.embedders().iter().find(|e| e.id == id) {
+        return Ok(Json(super::embeddings::openai_model(e)));
+    }
     s.find(&id).map(|m| Json(model_json(&m)))
 }
 
@@ -52,6 +56,7 @@ pub async fn health(State(s): Shared) -> (StatusCode, Json<Value>) {
         "status": status,
         "models": loaded,
         "loading": loading,
+        "embedding_models": s.embedders().into_iter().map(|e| e.id).collect::<Vec<_>>(),
         "in_flight": s.limiter.in_flight(),
         "queued": s.limiter.queued(),
     });

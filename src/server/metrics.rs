@@ -69,7 +69,7 @@ impl Histogram {
 
 /// The route label of a path: the route's pattern, so ids do not multiply the series.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 13] = [
+    const ROUTES: [&str; 15] = [
         "/api/chat",
         "/api/generate",
         "/api/tags",
@@ -83,6 +83,8 @@ pub fn route_label(path: &str) -> &'static str {
         "/health",
         "/metrics",
         "/v1/embeddings",
+        "/api/embed",
+        "/api/embeddings",
     ];
     if let Some(r) = ROUTES.iter().find(|r| **r == path) {
         return r;
@@ -105,6 +107,11 @@ impl Metrics {
             .fetch_add(s.prompt_tokens as u64, Ordering::Relaxed);
         self.generated_tokens
             .fetch_add(s.generated_tokens as u64, Ordering::Relaxed);
+    }
+
+    /// Tokens read by an embedding request.
+    pub fn add_prompt_tokens(&self, n: usize) {
+        self.prompt_tokens.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub fn render(&self, limiter: &Limiter) -> String {

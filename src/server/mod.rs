@@ -7,6 +7,8 @@
 pub mod anthropic;
 pub mod anthropic_tools;
 pub mod auth;
+pub mod embeddings;
+pub mod embeddings_request;
 pub mod error;
 pub mod handlers;
 pub mod keep;
@@ -41,6 +43,16 @@ pub struct ServedModel {
     pub created: u64,
     /// What the model file says (format, architecture, size …), for `/api/tags` and
     /// `/api/show`; `None` when unknown.
+    pub info: Option<crate::engine::model::ModelInfo>,
+}
+
+/// An embedding model the server answers `/v1/embeddings` and `/api/embed` with.
+#[derive(Clone)]
+pub struct ServedEmbedder {
+    pub id: String,
+    pub embedder: Arc<dyn crate::engine::embed::EmbeddingClient>,
+    /// Unix seconds, for `/v1/models`.
+    pub created: u64,
     pub info: Option<crate::engine::model::ModelInfo>,
 }
 
@@ -92,6 +104,8 @@ pub struct ServerState {
     pub loopback: bool,
     cors_origins: Vec<String>,
     body_limit: usize,
+    /// The embedding models, apart from the chat models.
+    embedders: std::sync::RwLock<Vec<ServedEmbedder>>,
 }
 
 impl ServerState {
@@ -115,7 +129,58 @@ impl ServerState {
             metrics: Arc::default(),
             cors_origins: config.cors_origins.clone(),
             body_limit: config.body_limit,
+            embedders: Default::default(),
         }
+    }
+
+    /// The embedding models served now.
+    pub fn embedders(&self) -> Vec<ServedEmbedder> {
+        self.embedders
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serve one more embedding model.
+    pub fn add_embedder(&self, e: ServedEmbedder) {
+        self.embedders
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e);
+    }
+
+    /// The embedding model named `id`: 400 for a chat model's name, 404 for any other.
+    pub fn find_embedder(&self, id: &str) -> Result<ServedEmbedder, ApiError> {
+        let all = self.embedders();
+        if let Some(e) = all
+            .iter()
+            .find(|e| e.id == id || e.embedder.model_name() == id)
+        {
+            return Ok(e.clone());
+        }
+        let ids: Vec<String> = all.iter().map(|e| e.id.clone()).collect();
+        if self.pool.lookup(id).is_ok() {
+            return Err(ApiError {
+                code: Some("model_not_supported"),
+                ..ApiError::invalid(
+                    "model",
+                    format!(
+                        "`{id}` is a chat model and makes no embeddings; embedding models here: {}",
+                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                    ),
+                )
+            });
+        }
+        if ids.is_empty() {
+            return Err(ApiError {
+                param: Some("model".into()),
+                code: Some("model_not_found"),
+                ..ApiError::not_found(format!(
+                    "The model `{id}` does not exist: this server has no embedding model; start `lmwb serve` with --embedding-model NAME (see `lmwb models list`)"
+                ))
+            });
+        }
+        Err(ApiError::model_not_found(id, &ids))
     }
 
     /// Serve one more model, already loaded (the server may start before it has).
@@ -160,7 +225,6 @@ pub fn shaped(path: &str, err: ApiError) -> Response {
 
 /// OpenAI routes answered 501.
 const NOT_BUILT: &[&str] = &[
-    "/v1/embeddings",
     "/v1/responses",
     "/v1/responses/{*rest}",
     "/v1/audio/{*rest}",
@@ -184,8 +248,6 @@ const NOT_BUILT: &[&str] = &[
 
 /// Ollama routes answered 501.
 const OLLAMA_NOT_BUILT: &[&str] = &[
-    "/api/embed",
-    "/api/embeddings",
     "/api/pull",
     "/api/push",
     "/api/create",
@@ -203,6 +265,9 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/models/{*id}", get(handlers::get_model))
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completions))
+        .route("/v1/embeddings", post(embeddings::openai))
+        .route("/api/embed", post(embeddings::ollama))
+        .route("/api/embeddings", post(embeddings::ollama_embeddings))
         .route("/v1/messages", post(anthropic::messages))
         .route("/", get(ollama::root))
         .route("/api/chat", post(ollama::chat))

@@ -349,7 +349,11 @@ fn parameter_size(n: u64) -> String {
 
 /// What the model file says about itself (empty strings where lmwb does not know).
 fn details(m: &Listing) -> Value {
-    let (format, family, params, quant) = match &m.info {
+    details_of(m.info.as_ref())
+}
+
+fn details_of(info: Option<&crate::engine::model::ModelInfo>) -> Value {
+    let (format, family, params, quant) = match info {
         Some(i) => (
             i.format.to_string(),
             i.arch.clone(),
@@ -390,9 +394,47 @@ fn summary(m: &Listing) -> Value {
     })
 }
 
+/// An embedding model as `/api/tags` lists it.
+fn embedder_summary(e: &super::ServedEmbedder) -> Value {
+    let t = time::OffsetDateTime::from_unix_timestamp(e.created as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    json!({
+        "name": e.id,
+        "model": e.id,
+        "modified_at": rfc3339(t),
+        "size": e.info.as_ref().map_or(0, |i| i.size_bytes),
+        "details": details_of(e.info.as_ref()),
+    })
+}
+
+/// `/api/show` of an embedding model: its vectors' length, its input limit, `embedding`.
+fn embedder_show(e: &super::ServedEmbedder) -> Value {
+    let mut v = embedder_summary(e);
+    let arch = v["details"]["family"].as_str().unwrap_or("").to_string();
+    let arch = if arch.is_empty() {
+        "general".into()
+    } else {
+        arch
+    };
+    v["model_info"] = json!({
+        "general.name": e.id,
+        "general.basename": e.embedder.model_name(),
+        "general.architecture": arch,
+        format!("{arch}.embedding_length"): e.embedder.dims(),
+        format!("{arch}.context_length"): e.embedder.max_tokens(),
+    });
+    v["parameters"] = json!("");
+    v["capabilities"] = json!(["embedding"]);
+    for k in ["name", "model", "size"] {
+        v.as_object_mut().map(|o| o.remove(k));
+    }
+    v
+}
+
 /// `GET /api/tags`: every model this server can serve (loaded on first use).
 pub async fn tags(State(s): Shared) -> Response {
-    let models: Vec<Value> = s.pool.available().iter().map(summary).collect();
+    let mut models: Vec<Value> = s.pool.available().iter().map(summary).collect();
+    models.extend(s.embedders().iter().map(embedder_summary));
     Json(json!({"models": models})).into_response()
 }
 
@@ -458,6 +500,9 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         _ => return Err(ApiError::invalid("model", "`model` is required")),
     };
+    if let Some(e) = s.embedders().iter().find(|e| e.id == name) {
+        return Ok(Json(embedder_show(e)).into_response());
+    }
     let m = s.find(&name)?;
     let d = &s.defaults.sampling;
     let mut parameters = format!(
@@ -504,7 +549,7 @@ fn show_model(s: &ServerState, body: RawBody) -> Result<Response, ApiError> {
 pub async fn not_implemented(uri: axum::http::Uri) -> Response {
     let mut e = ApiError::not_implemented(uri.path());
     e.message = format!(
-        "{} is not implemented by lmwb; of Ollama's API it serves /api/chat, /api/generate, /api/tags, /api/show, /api/ps and /api/version",
+        "{} is not implemented by lmwb; of Ollama's API it serves /api/chat, /api/generate, /api/embed, /api/embeddings, /api/tags, /api/show, /api/ps and /api/version",
         uri.path()
     );
     error_response(e)

@@ -137,7 +137,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("moderation", "lmwb does not moderate content"),
 ];
 
-fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+pub(super) fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
     body.as_object()
         .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
 }
@@ -188,7 +188,7 @@ fn reason(key: &str) -> &'static str {
     }
 }
 
-fn model_of(map: &Map<String, Value>) -> Result<String, ApiError> {
+pub(super) fn model_of(map: &Map<String, Value>) -> Result<String, ApiError> {
     match map.get("model") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(ApiError::invalid("model", "`model` is empty")),

@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::keep::Keep;
 use super::ServedModel;
 use crate::client::GenerationClient;
+use crate::engine::model::ModelKind;
 use crate::engine::{GenerateRequest, Generation};
 use crate::tui::loader::{ModelLoader, ModelRow};
 use std::path::PathBuf;
@@ -247,8 +248,16 @@ impl ModelPool {
         let mut list = match cached {
             Some(list) => list,
             None => {
+                // Embedding models are served apart (`/v1/embeddings`), not from here.
                 let scanned: Vec<Listing> = match &self.0.loader {
-                    Some(l) => l.scan().iter().map(Listing::of_row).collect(),
+                    Some(l) => l
+                        .scan()
+                        .iter()
+                        .filter(|r| {
+                            r.info.as_ref().map_or(true, |i| i.kind != ModelKind::Embedding)
+                        })
+                        .map(Listing::of_row)
+                        .collect(),
                     None => vec![],
                 };
                 self.state().catalog = Some((Instant::now(), scanned.clone()));

@@ -88,6 +88,7 @@ impl ModelRow {
             path: path.clone(),
             info: Ok(ModelInfo {
                 path,
+                kind: Default::default(),
                 format: "gguf",
                 arch: "llama".into(),
                 quant: quant.into(),

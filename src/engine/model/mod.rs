@@ -49,10 +49,20 @@ impl Default for LoadOptions {
     }
 }
 
+/// What a model is for: generating text, or embedding it (`/v1/embeddings`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    #[default]
+    Chat,
+    Embedding,
+}
+
 /// What a model is, as `models list/show` and the stats report it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
     pub path: PathBuf,
+    pub kind: ModelKind,
     pub format: &'static str,
     pub arch: String,
     /// Weight type as stored (e.g. `Q4_1`, `BF16`).
@@ -90,9 +100,15 @@ fn layout(path: &Path) -> Result<Layout, LoadError> {
     } else {
         return Ok(Layout::Gguf(path.into()));
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let files = safetensors_files(&dir)?;
+    Ok(Layout::Safetensors { dir, files })
+}
+
+/// The `.safetensors` files of a folder, sorted; none is an error.
+pub(crate) fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| LoadError::Io {
-            path: dir.clone(),
+            path: dir.into(),
             why: e.to_string(),
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -101,11 +117,11 @@ fn layout(path: &Path) -> Result<Layout, LoadError> {
     files.sort();
     if files.is_empty() {
         return Err(LoadError::Format {
-            path: dir,
+            path: dir.into(),
             why: "the folder has no .safetensors files".into(),
         });
     }
-    Ok(Layout::Safetensors { dir, files })
+    Ok(files)
 }
 
 fn read_text(path: &Path) -> Result<String, LoadError> {
@@ -153,6 +169,7 @@ fn gguf_info(path: &Path, ct: &gguf_file::Content, requantize: bool) -> ModelInf
     let config = ModelConfig::from_gguf(ct).ok();
     ModelInfo {
         path: path.into(),
+        kind: ModelKind::Chat,
         format: "gguf",
         arch: gguf_string(ct, "general.architecture").unwrap_or_else(|| "?".into()),
         quant,
@@ -186,6 +203,9 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, LoadError> {
             })?;
             Ok(gguf_info(&p, &ct, true))
         }
+        Layout::Safetensors { dir, files } if crate::engine::embed::is_embedding_dir(&dir) => {
+            embedding_info(&dir, &files)
+        }
         Layout::Safetensors { dir, files } => {
             let cfg =
                 ModelConfig::from_hf_json(&read_text(&dir.join("config.json"))?).map_err(|e| {
@@ -211,6 +231,7 @@ fn safetensors_info(
     let (params, dtype) = st.summary();
     ModelInfo {
         path: dir.into(),
+        kind: ModelKind::Chat,
         format: "safetensors",
         arch: cfg.arch.name().into(),
         quant: dtype,
@@ -221,6 +242,25 @@ fn safetensors_info(
         notes: st.notes(),
         config: Some(cfg),
     }
+}
+
+/// An embedding model's description: its own `config.json` is a BERT one.
+fn embedding_info(dir: &Path, files: &[PathBuf]) -> Result<ModelInfo, LoadError> {
+    let spec = crate::engine::embed::EmbedSpec::read(dir)?;
+    let (params, quant) = SafetensorsWeights::open(dir, files, &Device::Cpu)?.summary();
+    Ok(ModelInfo {
+        path: dir.into(),
+        kind: ModelKind::Embedding,
+        format: "safetensors",
+        arch: "bert".into(),
+        quant,
+        params,
+        size_bytes: files.iter().map(|f| file_size(f)).sum(),
+        context_length: spec.max_tokens,
+        has_chat_template: false,
+        notes: vec![spec.summary()],
+        config: None,
+    })
 }
 
 /// Load a model with its tokenizer and chat template.
@@ -326,6 +366,9 @@ fn load_safetensors(
     files: &[PathBuf],
     opts: &LoadOptions,
 ) -> Result<LoadedModel, LoadError> {
+    if crate::engine::embed::is_embedding_dir(dir) {
+        return Err(LoadError::EmbeddingModel(dir.into()));
+    }
     let cfg_path = dir.join("config.json");
     if !cfg_path.exists() {
         return Err(LoadError::Format {

@@ -185,7 +185,7 @@ impl GgufWeights {
 }
 
 /// Turn a candle read error into a truncation or format error naming the file.
-pub(super) fn classify(path: &Path, e: candle_core::Error) -> LoadError {
+pub(crate) fn classify(path: &Path, e: candle_core::Error) -> LoadError {
     let why = candle_msg(&e);
     let truncated = [
         // candle's bounds checks: "… only N remaining in file", "exceeds remaining file bytes".
