@@ -318,6 +318,7 @@ impl lmwb::client::GenerationClient for FailsMidway {
             Event::Token {
                 id: 1,
                 text: "half".into(),
+                logprobs: None,
             },
             Event::Error(EngineError::Backend("the device fell over".into())),
         ] {
