@@ -14,6 +14,7 @@ pub mod ollama_request;
 pub mod openai;
 pub mod queue;
 pub mod sse;
+pub mod structured;
 
 use crate::client::GenerationClient;
 use axum::extract::{Request, State};

@@ -3,10 +3,10 @@
 //! Ollama's shape (`{"error": "…"}`).
 
 use super::error::{body_rejection, parse_json, ApiError};
-use super::handlers::collect;
 use super::ollama_request::{self, Valid};
 use super::queue::{Running, Slot};
 use super::sse::Frames;
+use super::structured::{self, Pending};
 use super::{ServedModel, ServerState};
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
 use crate::engine::{Event, FinishReason, Stats};
@@ -133,9 +133,10 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         }
     }
     let slot = s.limiter.admit().await?;
+    let want_logprobs = request.logprobs.is_some();
     let mut running = Running::start(model.client.as_ref(), request, &s.metrics);
     if !v.stream {
-        let (text, stats) = collect(running).await?;
+        let (text, stats, logprobs) = structured::collect(running, true).await?;
         drop(slot);
         let split = crate::chat::reasoning::split(&text);
         let thinking = if v.think {
@@ -144,6 +145,9 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
             String::new()
         };
         let mut out = object(kind, &model.id, &split.answer, &thinking, true);
+        if want_logprobs {
+            out["logprobs"] = structured::ollama_json(&logprobs);
+        }
         add_stats(&mut out, &stats);
         return Ok(Json(out).into_response());
     }
@@ -162,6 +166,7 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         parser: ChannelParser::new(),
         done: false,
         _slot: slot,
+        logprobs: want_logprobs.then(Pending::default),
     };
     Ok(ndjson(lines))
 }
@@ -176,6 +181,8 @@ struct Lines {
     parser: ChannelParser,
     done: bool,
     _slot: Slot,
+    /// Entries not yet sent, when the request asked for log probabilities.
+    logprobs: Option<Pending>,
 }
 
 impl Lines {
@@ -187,7 +194,14 @@ impl Lines {
             };
             let out = match ev {
                 Some(Event::Started { .. }) => vec![],
-                Some(Event::Token { text, .. } | Event::Text(text)) => {
+                Some(Event::Token { text, logprobs, .. }) => {
+                    if let Some(p) = self.logprobs.as_mut() {
+                        p.push(logprobs);
+                    }
+                    let pieces = self.parser.push(&text);
+                    self.pieces(pieces, false)
+                }
+                Some(Event::Text(text)) => {
                     let pieces = self.parser.push(&text);
                     self.pieces(pieces, false)
                 }
@@ -210,7 +224,8 @@ impl Lines {
         None
     }
 
-    fn pieces(&self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
+    fn pieces(&mut self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
+        let entries = self.logprobs.as_mut().map(|p| p.for_pieces(&pieces));
         let (mut content, mut thinking) = (String::new(), String::new());
         for p in pieces {
             if p.channel == Channel::Final {
@@ -222,7 +237,11 @@ impl Lines {
         if content.is_empty() && thinking.is_empty() {
             return vec![];
         }
-        line(&object(self.kind, &self.model, &content, &thinking, done))
+        let mut v = object(self.kind, &self.model, &content, &thinking, done);
+        if let Some(e) = entries {
+            v["logprobs"] = structured::ollama_json(&e);
+        }
+        line(&v)
     }
 
     /// Ollama ends a failed stream with an `{"error": …}` line.

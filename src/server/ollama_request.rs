@@ -3,6 +3,7 @@
 
 use super::error::{typed, ApiError};
 use super::openai::Defaults;
+use super::structured;
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{GenerateRequest, Prompt};
 use serde::Deserialize;
@@ -115,15 +116,10 @@ fn check(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
         let empty_arr = v.as_array().is_some_and(Vec::is_empty);
         let why = match key.as_str() {
             "tools" if on && !empty_arr => "tool calling is not built yet",
-            "format" if on && !empty_str => {
-                "structured output (`json` or a JSON schema) is not built yet"
-            }
             "images" if on && !empty_arr => "lmwb takes text only",
             "suffix" if on && !empty_str => "fill-in-the-middle is not built yet",
             "template" if on && !empty_str => "the model's own chat template is always used",
             "context" if on && !empty_arr => "the deprecated `context` token list is not supported; send the text again (lmwb reuses its cached prefix)",
-            "logprobs" if on && v != &Value::Bool(false) => "log probabilities are not returned yet",
-            "top_logprobs" if on && v != 0 => "log probabilities are not returned yet",
             "keep_alive" if !(v.is_null() || v.is_string() || v.is_number()) => {
                 return Err(ApiError::invalid(
                     key.clone(),
@@ -318,6 +314,8 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             template: None,
         });
         apply_options(map, &mut req, defaults)?;
+        req.logprobs = structured::chat_logprobs(map)?;
+        req.constraint = structured::ollama_format(map)?;
         Some(req)
     };
     Ok(Valid {
@@ -360,6 +358,8 @@ pub fn generate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         };
         let mut req = GenerateRequest::new(p);
         apply_options(map, &mut req, defaults)?;
+        req.logprobs = structured::chat_logprobs(map)?;
+        req.constraint = structured::ollama_format(map)?;
         Some(req)
     };
     Ok(Valid {

@@ -4,7 +4,9 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::queue::{Running, Slot};
-use crate::chat::reasoning::{Channel, ChannelParser};
+use super::structured::{self, Pending};
+use crate::chat::reasoning::{Channel, ChannelParser, Piece};
+use crate::engine::logprobs::TokenLogprobs;
 use crate::client::GenerationClient;
 use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
 use axum::body::{Body, Bytes};
@@ -70,6 +72,11 @@ impl Meta {
 
     /// One streamed chunk for choice `index`.
     fn chunk(&self, index: usize, delta: Delta, finish: Option<&str>) -> Bytes {
+        self.chunk_lp(index, delta, finish, Value::Null)
+    }
+
+    /// One streamed chunk carrying `logprobs` (`null` when none).
+    fn chunk_lp(&self, index: usize, delta: Delta, finish: Option<&str>, logprobs: Value) -> Bytes {
         let choice = match self.api {
             Api::Chat => {
                 let delta = match delta {
@@ -78,14 +85,14 @@ impl Meta {
                     Delta::Text(_, t) => json!({ "reasoning_content": t }),
                     Delta::Empty => json!({}),
                 };
-                json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": finish})
+                json!({"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
             }
             Api::Completion => {
                 let text = match delta {
                     Delta::Text(_, t) => t,
                     Delta::Role | Delta::Empty => String::new(),
                 };
-                json!({"index": index, "text": text, "logprobs": null, "finish_reason": finish})
+                json!({"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish})
             }
         };
         let mut v = self.envelope(true, json!([choice]));
@@ -139,6 +146,8 @@ impl Usage {
 pub struct Choice {
     pub text: String,
     pub finish: FinishReason,
+    /// The answer's tokens, when the request asked for log probabilities.
+    pub logprobs: Option<Vec<TokenLogprobs>>,
 }
 
 /// The non-stream body: reasoning split out of the answer into `reasoning_content`.
@@ -157,10 +166,15 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
                     if !reasoning.is_empty() {
                         message["reasoning_content"] = json!(reasoning);
                     }
-                    json!({"index": i, "message": message, "logprobs": null, "finish_reason": finish})
+                    let lp = c.logprobs.as_deref().map_or(Value::Null, structured::chat_json);
+                    json!({"index": i, "message": message, "logprobs": lp, "finish_reason": finish})
                 }
                 Api::Completion => {
-                    json!({"index": i, "text": c.text, "logprobs": null, "finish_reason": finish})
+                    let lp = c
+                        .logprobs
+                        .as_deref()
+                        .map_or(Value::Null, |e| structured::completion_json(e, &mut 0));
+                    json!({"index": i, "text": c.text, "logprobs": lp, "finish_reason": finish})
                 }
             }
         })
@@ -185,6 +199,9 @@ pub struct Stream {
     pub usage: Usage,
     pub done: bool,
     pub _slot: Slot,
+    /// Log-probability entries not yet sent, and (completions) the text offset reached.
+    pub logprobs: Pending,
+    pub text_offset: usize,
 }
 
 impl Stream {
@@ -227,7 +244,11 @@ impl Stream {
                 Api::Chat => Some(self.meta.chunk(i, Delta::Role, None)),
                 Api::Completion => None,
             },
-            Event::Token { text, .. } | Event::Text(text) => self.text(text),
+            Event::Token { text, logprobs, .. } => {
+                self.logprobs.push(logprobs);
+                self.text(text)
+            }
+            Event::Text(text) => self.text(text),
             Event::Done(stats) => Some(self.finish(&stats)),
             Event::Error(e) => Some(self.fail(e.into())),
         }
@@ -240,40 +261,41 @@ impl Stream {
         let pieces = match self.meta.api {
             Api::Chat => self.parser.push(&text),
             Api::Completion => {
-                return Some(
-                    self.meta
-                        .chunk(self.index, Delta::Text(Channel::Final, text), None),
-                )
+                let lp = match self.request.logprobs {
+                    Some(_) => structured::completion_json(&self.logprobs.take(), &mut self.text_offset),
+                    None => Value::Null,
+                };
+                let delta = Delta::Text(Channel::Final, text);
+                return Some(self.meta.chunk_lp(self.index, delta, None, lp));
             }
         };
+        let out = self.pieces(pieces);
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// Chat chunks for parsed pieces; the answer's first one carries the pending logprobs.
+    fn pieces(&mut self, pieces: Vec<Piece>) -> Vec<u8> {
+        let mut entries = Some(self.logprobs.for_pieces(&pieces));
         let mut out = Vec::new();
         for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
-            out.extend_from_slice(&self.meta.chunk(
-                self.index,
-                Delta::Text(p.channel, p.text),
-                None,
-            ));
+            let lp = match (p.channel, self.request.logprobs) {
+                (Channel::Final, Some(_)) => entries.take().map_or(Value::Null, |e| structured::chat_json(&e)),
+                _ => Value::Null,
+            };
+            out.extend_from_slice(&self.meta.chunk_lp(self.index, Delta::Text(p.channel, p.text), None, lp));
         }
-        (!out.is_empty()).then(|| Bytes::from(out))
+        out
     }
 
     fn finish(&mut self, stats: &Stats) -> Bytes {
         self.usage.add(stats);
         let mut out = Vec::new();
         if self.meta.api == Api::Chat {
-            for p in self
-                .parser
-                .finish()
-                .into_iter()
-                .filter(|p| !p.text.is_empty())
-            {
-                out.extend_from_slice(&self.meta.chunk(
-                    self.index,
-                    Delta::Text(p.channel, p.text),
-                    None,
-                ));
-            }
+            let rest = self.parser.finish();
+            out = self.pieces(rest);
         }
+        self.logprobs = Pending::default();
+        self.text_offset = 0;
         let reason = finish_reason(stats.finish_reason);
         out.extend_from_slice(&self.meta.chunk(self.index, Delta::Empty, Some(reason)));
         self.running = None;
