@@ -9,6 +9,7 @@ use super::sse::Frames;
 use super::structured::{self, Pending};
 use super::{ServedModel, ServerState};
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
+use crate::engine::logprobs::TokenLogprobs;
 use crate::engine::{Event, FinishReason, Stats};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -166,7 +167,8 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         parser: ChannelParser::new(),
         done: false,
         _slot: slot,
-        logprobs: want_logprobs.then(Pending::default),
+        want_logprobs,
+        logprobs: Pending::default(),
     };
     Ok(ndjson(lines))
 }
@@ -181,8 +183,9 @@ struct Lines {
     parser: ChannelParser,
     done: bool,
     _slot: Slot,
-    /// Entries not yet sent, when the request asked for log probabilities.
-    logprobs: Option<Pending>,
+    /// Whether the request asked for log probabilities, and the entries not yet sent.
+    want_logprobs: bool,
+    logprobs: Pending,
 }
 
 impl Lines {
@@ -195,20 +198,18 @@ impl Lines {
             let out = match ev {
                 Some(Event::Started { .. }) => vec![],
                 Some(Event::Token { text, logprobs, .. }) => {
-                    if let Some(p) = self.logprobs.as_mut() {
-                        p.push(logprobs);
-                    }
-                    let pieces = self.parser.push(&text);
-                    self.pieces(pieces, false)
+                    self.logprobs.push(logprobs);
+                    let (pieces, entries) = self.logprobs.push_text(&mut self.parser, &text);
+                    self.pieces(pieces, entries)
                 }
                 Some(Event::Text(text)) => {
-                    let pieces = self.parser.push(&text);
-                    self.pieces(pieces, false)
+                    let (pieces, entries) = self.logprobs.push_text(&mut self.parser, &text);
+                    self.pieces(pieces, entries)
                 }
                 Some(Event::Done(stats)) => {
                     self.done = true;
-                    let rest = self.parser.finish();
-                    let mut out = self.pieces(rest, false);
+                    let (rest, entries) = self.logprobs.finish(&mut self.parser);
+                    let mut out = self.pieces(rest, entries);
                     let mut last = object(self.kind, &self.model, "", "", true);
                     add_stats(&mut last, &stats);
                     out.extend(line(&last));
@@ -224,8 +225,7 @@ impl Lines {
         None
     }
 
-    fn pieces(&mut self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
-        let entries = self.logprobs.as_mut().map(|p| p.for_pieces(&pieces));
+    fn pieces(&self, pieces: Vec<Piece>, entries: Vec<TokenLogprobs>) -> Vec<u8> {
         let (mut content, mut thinking) = (String::new(), String::new());
         for p in pieces {
             if p.channel == Channel::Final {
@@ -237,9 +237,9 @@ impl Lines {
         if content.is_empty() && thinking.is_empty() {
             return vec![];
         }
-        let mut v = object(self.kind, &self.model, &content, &thinking, done);
-        if let Some(e) = entries {
-            v["logprobs"] = structured::ollama_json(&e);
+        let mut v = object(self.kind, &self.model, &content, &thinking, false);
+        if self.want_logprobs {
+            v["logprobs"] = structured::ollama_json(&entries);
         }
         line(&v)
     }

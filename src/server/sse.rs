@@ -258,8 +258,8 @@ impl Stream {
         if text.is_empty() {
             return None;
         }
-        let pieces = match self.meta.api {
-            Api::Chat => self.parser.push(&text),
+        let (pieces, entries) = match self.meta.api {
+            Api::Chat => self.logprobs.push_text(&mut self.parser, &text),
             Api::Completion => {
                 let lp = match self.request.logprobs {
                     Some(_) => structured::completion_json(&self.logprobs.take(), &mut self.text_offset),
@@ -269,13 +269,13 @@ impl Stream {
                 return Some(self.meta.chunk_lp(self.index, delta, None, lp));
             }
         };
-        let out = self.pieces(pieces);
+        let out = self.pieces(pieces, entries);
         (!out.is_empty()).then(|| Bytes::from(out))
     }
 
     /// Chat chunks for parsed pieces; the answer's first one carries the pending logprobs.
-    fn pieces(&mut self, pieces: Vec<Piece>) -> Vec<u8> {
-        let mut entries = Some(self.logprobs.for_pieces(&pieces));
+    fn pieces(&mut self, pieces: Vec<Piece>, entries: Vec<TokenLogprobs>) -> Vec<u8> {
+        let mut entries = Some(entries);
         let mut out = Vec::new();
         for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
             let lp = match (p.channel, self.request.logprobs) {
@@ -291,8 +291,8 @@ impl Stream {
         self.usage.add(stats);
         let mut out = Vec::new();
         if self.meta.api == Api::Chat {
-            let rest = self.parser.finish();
-            out = self.pieces(rest);
+            let (rest, entries) = self.logprobs.finish(&mut self.parser);
+            out = self.pieces(rest, entries);
         }
         self.logprobs = Pending::default();
         self.text_offset = 0;

@@ -141,14 +141,30 @@ impl Pending {
         std::mem::take(&mut self.0)
     }
 
-    /// The entries that go with the answer part of `pieces`: all pending ones when there is
-    /// answer text; dropped when the pieces are reasoning only; kept while there are none.
-    pub fn for_pieces(&mut self, pieces: &[Piece]) -> Vec<TokenLogprobs> {
+    /// Feed `text` to `parser`: its pieces, and the entries that go with their answer part —
+    /// all pending ones when there is answer text; none (dropped) when the text was
+    /// reasoning or the markup around it; none (kept) while the text is held back.
+    pub fn push_text(&mut self, parser: &mut ChannelParser, text: &str) -> (Vec<Piece>, Vec<TokenLogprobs>) {
+        let was_reasoning = parser.channel().is_reasoning();
+        let pieces = parser.push(text);
+        let entries = self.for_pieces(&pieces, was_reasoning);
+        (pieces, entries)
+    }
+
+    /// [`Self::push_text`] for what the parser still holds at the end; the rest is dropped.
+    pub fn finish(&mut self, parser: &mut ChannelParser) -> (Vec<Piece>, Vec<TokenLogprobs>) {
+        let pieces = parser.finish();
+        let entries = self.for_pieces(&pieces, false);
+        self.0.clear();
+        (pieces, entries)
+    }
+
+    fn for_pieces(&mut self, pieces: &[Piece], was_reasoning: bool) -> Vec<TokenLogprobs> {
         let text = |p: &&Piece| !p.text.is_empty();
         if pieces.iter().filter(text).any(|p| p.channel == Channel::Final) {
             self.take()
         } else {
-            if pieces.iter().any(|p| !p.text.is_empty()) {
+            if was_reasoning || pieces.iter().any(|p| !p.text.is_empty()) {
                 self.0.clear();
             }
             vec![]
@@ -166,8 +182,7 @@ pub async fn collect(
     let (mut pending, mut kept) = (Pending::default(), Vec::new());
     let route = |t: &str, pending: &mut Pending, parser: &mut ChannelParser, kept: &mut Vec<_>| {
         if reasoning {
-            let pieces = parser.push(t);
-            kept.extend(pending.for_pieces(&pieces));
+            kept.extend(pending.push_text(parser, t).1);
         } else if !t.is_empty() {
             kept.extend(pending.take());
         }
@@ -186,7 +201,7 @@ pub async fn collect(
             }
             Event::Done(stats) => {
                 if reasoning {
-                    kept.extend(pending.for_pieces(&parser.finish()));
+                    kept.extend(pending.finish(&mut parser).1);
                 }
                 return Ok((text, stats, kept));
             }
