@@ -15,7 +15,9 @@ use std::time::Instant;
 
 fn main() {
     let path = std::env::args().nth(1).map(Into::into).unwrap_or_else(|| {
-        dirs::cache_dir().unwrap().join("lmwb/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        dirs::cache_dir()
+            .unwrap()
+            .join("lmwb/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     });
     let engine = EngineHandle::load(&path, EngineOptions::default()).expect("the model loads");
     let schema = serde_json::json!({"type": "object", "properties": {
@@ -48,7 +50,11 @@ fn main() {
             tokens += out.stats.generated_tokens;
             ms += out.stats.decode_ms;
         }
-        println!("| {name} | {tokens} | {:.1} | {:.2} |", tokens as f64 * 1000.0 / ms, ms / tokens as f64);
+        println!(
+            "| {name} | {tokens} | {:.1} | {:.2} |",
+            tokens as f64 * 1000.0 / ms,
+            ms / tokens as f64
+        );
     }
 
     // The extra work alone, on the real vocabulary and logits-like values.
@@ -61,10 +67,16 @@ fn main() {
     for i in 0..iters {
         std::hint::black_box(logprobs::compute(&logits, i as u32, 20, &table));
     }
-    println!("\nlogprobs (log-sum-exp + top 20 over {n} logits): {:.3} ms/token", t.elapsed().as_secs_f64() * 1e3 / iters as f64);
+    println!(
+        "\nlogprobs (log-sum-exp + top 20 over {n} logits): {:.3} ms/token",
+        t.elapsed().as_secs_f64() * 1e3 / iters as f64
+    );
     let t = Instant::now();
     let _ = TokenBytes::new(&m.tokenizer);
-    println!("token bytes table (once per model): {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "token bytes table (once per model): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     // Typical greedy pick under a constraint: the best token is allowed (one check).
     let quote = m.tokenizer.encode("\"", false).unwrap()[0];
     let mut best = logits.clone();
@@ -97,5 +109,8 @@ fn main() {
             !table.is_special(id) && !table.get(id).is_empty() && r.accepts(table.get(id))
         }));
     }
-    println!("worst-case constrained pick (32 refusals, then all {n} tokens checked): {:.2} ms/token", t.elapsed().as_secs_f64() * 1e3 / 20.0);
+    println!(
+        "worst-case constrained pick (32 refusals, then all {n} tokens checked): {:.2} ms/token",
+        t.elapsed().as_secs_f64() * 1e3 / 20.0
+    );
 }

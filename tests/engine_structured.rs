@@ -19,7 +19,9 @@ fn run(req: GenerateRequest) -> (String, Vec<TokenLogprobs>, Stats) {
     let mut lps = Vec::new();
     for ev in engine.generate(req).events.iter() {
         match ev {
-            Event::Token { text: t, logprobs, .. } => {
+            Event::Token {
+                text: t, logprobs, ..
+            } => {
                 text.push_str(&t);
                 lps.extend(logprobs.map(|b| *b));
             }
@@ -45,14 +47,21 @@ fn greedy_logprobs_pick_the_top_token_and_leave_the_text_unchanged() {
     let mut bytes = Vec::new();
     for lp in &lps {
         assert_eq!(lp.top.len(), 20);
-        assert_eq!(lp.top[0].bytes, lp.bytes, "greedy: the chosen token is the most likely");
+        assert_eq!(
+            lp.top[0].bytes, lp.bytes,
+            "greedy: the chosen token is the most likely"
+        );
         assert_eq!(lp.top[0].logprob, lp.logprob);
         assert!(lp.top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
         let mass: f64 = lp.top.iter().map(|t| f64::from(t.logprob).exp()).sum();
         assert!(mass <= 1.0 + 1e-4 && lp.logprob <= 0.0, "{mass}");
         bytes.extend_from_slice(&lp.bytes);
     }
-    assert_eq!(String::from_utf8(bytes).unwrap(), text, "the tokens' bytes are the text");
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        text,
+        "the tokens' bytes are the text"
+    );
 }
 
 fn ask(question: &str) -> lmwb::engine::Prompt {
@@ -89,7 +98,8 @@ fn valid(v: &Value, s: &Value) -> bool {
             let o = v.as_object().unwrap();
             let req = s["required"].as_array().cloned().unwrap_or_default();
             req.iter().all(|r| o.contains_key(r.as_str().unwrap()))
-                && o.iter().all(|(k, x)| props.get(k).is_some_and(|p| valid(x, p)))
+                && o.iter()
+                    .all(|(k, x)| props.get(k).is_some_and(|p| valid(x, p)))
         }
         Some("array") => {
             let a = v.as_array().unwrap();
@@ -99,7 +109,8 @@ fn valid(v: &Value, s: &Value) -> bool {
         }
         Some("string") => v.as_str().is_some_and(|t| {
             let n = t.chars().count() as u64;
-            n >= s["minLength"].as_u64().unwrap_or(0) && n <= s["maxLength"].as_u64().unwrap_or(u64::MAX)
+            n >= s["minLength"].as_u64().unwrap_or(0)
+                && n <= s["maxLength"].as_u64().unwrap_or(u64::MAX)
         }),
         Some("integer") => v.is_i64() || v.is_u64(),
         Some("number") => v.is_number(),

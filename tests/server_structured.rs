@@ -4,10 +4,10 @@
 //! `tests/server_errors.rs` and `tests/server_ollama_errors.rs`; the real model is in
 //! `tests/engine_structured.rs` and `tests/server_real.rs`.
 
-#[path = "common/server.rs"]
-mod server;
 #[path = "common/ollama.rs"]
 mod ollama;
+#[path = "common/server.rs"]
+mod server;
 
 use lmwb::client::fake::Script;
 use lmwb::engine::constrain::Constraint;
@@ -56,7 +56,15 @@ async fn chat_logprobs_plain_cover_every_token_of_the_answer() {
     assert_eq!(f.requests()[1].logprobs, Some(0));
     check_entry(&v["choices"][0]["logprobs"]["content"][0], 0, "Hell", 0);
     // Off: null, and the engine is not asked.
-    let v = send(&app, post("/v1/chat/completions", &chat_body(json!({"logprobs": false})))).await.json();
+    let v = send(
+        &app,
+        post(
+            "/v1/chat/completions",
+            &chat_body(json!({"logprobs": false})),
+        ),
+    )
+    .await
+    .json();
     assert_eq!(v["choices"][0]["logprobs"], Value::Null);
     assert_eq!(f.requests()[2].logprobs, None);
 }
@@ -65,7 +73,9 @@ async fn chat_logprobs_plain_cover_every_token_of_the_answer() {
 async fn chat_logprobs_stream_with_the_chunks_that_carry_their_text() {
     let app = app(fake(vec![Script::text("Hello there!")]));
     let body = chat_body(json!({"logprobs": true, "top_logprobs": 2, "stream": true}));
-    let chunks = send(&app, post("/v1/chat/completions", &body)).await.chunks();
+    let chunks = send(&app, post("/v1/chat/completions", &body))
+        .await
+        .chunks();
     let mut text = String::new();
     let mut entries = Vec::new();
     for c in &chunks {
@@ -88,13 +98,24 @@ async fn chat_logprobs_stream_with_the_chunks_that_carry_their_text() {
 
 #[tokio::test]
 async fn reasoning_tokens_are_left_out_of_the_logprobs() {
-    let script = Script::Reply(vec!["<think>".into(), "hmm".into(), "</think>".into(), "Yes".into()]);
+    let script = Script::Reply(vec![
+        "<think>".into(),
+        "hmm".into(),
+        "</think>".into(),
+        "Yes".into(),
+    ]);
     let app = app(fake(vec![script]));
     let body = chat_body(json!({"logprobs": true}));
     let v = send(&app, post("/v1/chat/completions", &body)).await.json();
     assert_eq!(v["choices"][0]["message"]["content"], "Yes");
-    let content = v["choices"][0]["logprobs"]["content"].as_array().unwrap().clone();
-    let tokens: Vec<&str> = content.iter().map(|e| e["token"].as_str().unwrap()).collect();
+    let content = v["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tokens: Vec<&str> = content
+        .iter()
+        .map(|e| e["token"].as_str().unwrap())
+        .collect();
     assert_eq!(tokens, ["Yes"], "{content:?}");
 }
 
@@ -114,11 +135,19 @@ async fn completion_logprobs_have_the_legacy_shape_plain_and_streamed() {
     assert_eq!(lp["top_logprobs"][0].as_object().unwrap().len(), 2);
     let body = json!({"model": MODEL, "prompt": "Say", "logprobs": 0, "stream": true});
     let chunks = send(&app, post("/v1/completions", &body)).await.chunks();
-    let with: Vec<&Value> = chunks.iter().filter(|c| !c["choices"][0]["logprobs"].is_null()).collect();
+    let with: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| !c["choices"][0]["logprobs"].is_null())
+        .collect();
     assert_eq!(with.len(), 4);
     assert_eq!(with[3]["choices"][0]["logprobs"]["text_offset"], json!([9]));
     assert_eq!(with[3]["choices"][0]["logprobs"]["tokens"], json!(["re!"]));
-    let v = send(&app, post("/v1/completions", &json!({"model": MODEL, "prompt": "Say"}))).await.json();
+    let v = send(
+        &app,
+        post("/v1/completions", &json!({"model": MODEL, "prompt": "Say"})),
+    )
+    .await
+    .json();
     assert_eq!(v["choices"][0]["logprobs"], Value::Null);
 }
 
@@ -126,18 +155,34 @@ async fn completion_logprobs_have_the_legacy_shape_plain_and_streamed() {
 async fn response_format_becomes_the_engine_constraint() {
     let f = fake(vec![Script::text("{}")]);
     let app = app(f.clone());
-    let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+    let schema =
+        json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
     for (rf, want_json, want_schema) in [
         (json!({"type": "text"}), false, false),
         (json!({"type": "json_object"}), true, false),
-        (json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": true}}), false, true),
+        (
+            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": true}}),
+            false,
+            true,
+        ),
         (Value::Null, false, false),
     ] {
-        let r = send(&app, post("/v1/chat/completions", &chat_body(json!({"response_format": rf})))).await;
+        let r = send(
+            &app,
+            post(
+                "/v1/chat/completions",
+                &chat_body(json!({"response_format": rf})),
+            ),
+        )
+        .await;
         assert_eq!(r.status, axum::http::StatusCode::OK, "{rf}");
         let c = f.requests().last().unwrap().constraint.clone();
         assert_eq!(matches!(c, Some(Constraint::Json)), want_json, "{rf}");
-        assert_eq!(matches!(c, Some(Constraint::Schema(_))), want_schema, "{rf}");
+        assert_eq!(
+            matches!(c, Some(Constraint::Schema(_))),
+            want_schema,
+            "{rf}"
+        );
     }
 }
 
@@ -146,12 +191,25 @@ async fn ollama_format_and_logprobs_plain_and_streamed() {
     let f = fake(vec![Script::text("Hello there!")]);
     let app = app(f.clone());
     for (path, body) in [
-        ("/api/chat", ollama::chat(json!({"format": "json", "stream": false, "logprobs": true, "top_logprobs": 2}))),
-        ("/api/generate", ollama::gen(json!({"format": {"type": "object"}, "stream": false, "logprobs": true, "top_logprobs": 2}))),
+        (
+            "/api/chat",
+            ollama::chat(
+                json!({"format": "json", "stream": false, "logprobs": true, "top_logprobs": 2}),
+            ),
+        ),
+        (
+            "/api/generate",
+            ollama::gen(
+                json!({"format": {"type": "object"}, "stream": false, "logprobs": true, "top_logprobs": 2}),
+            ),
+        ),
     ] {
         let v = send(&app, post(path, &body)).await.json();
         let req = f.requests().last().unwrap().clone();
-        assert!(req.constraint.is_some() && req.logprobs == Some(2), "{path}");
+        assert!(
+            req.constraint.is_some() && req.logprobs == Some(2),
+            "{path}"
+        );
         let lp = v["logprobs"].as_array().unwrap_or_else(|| panic!("{v}"));
         assert_eq!(lp.len(), 4);
         check_entry(&lp[2], 2, " the", 2);
@@ -161,12 +219,20 @@ async fn ollama_format_and_logprobs_plain_and_streamed() {
     let mut n = 0;
     for l in &lines[..lines.len() - 1] {
         let entries = l["logprobs"].as_array().unwrap();
-        let joined: String = entries.iter().map(|e| e["token"].as_str().unwrap()).collect();
+        let joined: String = entries
+            .iter()
+            .map(|e| e["token"].as_str().unwrap())
+            .collect();
         assert_eq!(joined, l["response"].as_str().unwrap());
         n += entries.len();
     }
     assert_eq!(n, 4);
-    let plain = send(&app, post("/api/chat", &ollama::chat(json!({"stream": false})))).await.json();
+    let plain = send(
+        &app,
+        post("/api/chat", &ollama::chat(json!({"stream": false}))),
+    )
+    .await
+    .json();
     assert!(plain.get("logprobs").is_none());
     assert!(f.requests().last().unwrap().constraint.is_none());
 }

@@ -78,9 +78,16 @@ pub fn compute(logits: &[f32], chosen: u32, n: usize, bytes: &TokenBytes) -> Tok
     let lp = |l: f32| (f64::from(l) - lse) as f32;
     let mut top = Vec::with_capacity(n.min(MAX_TOP_LOGPROBS));
     top_n(logits, n.min(MAX_TOP_LOGPROBS), &mut top);
-    let raw = logits.get(chosen as usize).copied().unwrap_or(f32::NEG_INFINITY);
+    let raw = logits
+        .get(chosen as usize)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY);
     TokenLogprobs {
-        logprob: if raw.is_finite() { lp(raw) } else { f32::NEG_INFINITY },
+        logprob: if raw.is_finite() {
+            lp(raw)
+        } else {
+            f32::NEG_INFINITY
+        },
         bytes: bytes.get(chosen).to_vec(),
         top: top
             .into_iter()
@@ -136,7 +143,10 @@ mod tests {
         let want = -(1.0 + (-1.0f64).exp()).ln() - 1.0;
         assert!((f64::from(got.logprob) - want).abs() < 1e-5, "{got:?}");
         assert_eq!(got.top.len(), 2);
-        assert_eq!(compute(&logits, 3, 0, &TokenBytes::default()).logprob, f32::NEG_INFINITY);
+        assert_eq!(
+            compute(&logits, 3, 0, &TokenBytes::default()).logprob,
+            f32::NEG_INFINITY
+        );
         assert_eq!(log_sum_exp(&[f32::NAN]), f64::NEG_INFINITY);
         let mut out = vec![];
         top_n(&[1.0, 3.0, 3.0, 2.0], 3, &mut out);

@@ -69,7 +69,10 @@ fn only_keys(obj: &Map<String, Value>, at: &str, keys: &[&str]) -> Result<(), Ap
     match obj.keys().find(|k| !keys.contains(&k.as_str())) {
         Some(k) => Err(ApiError::invalid(
             format!("{at}.{k}"),
-            format!("unknown field `{k}` in `{at}` (it takes {})", keys.join(", ")),
+            format!(
+                "unknown field `{k}` in `{at}` (it takes {})",
+                keys.join(", ")
+            ),
         )),
         None => Ok(()),
     }
@@ -82,7 +85,12 @@ pub fn response_format(map: &Map<String, Value>) -> Result<Option<Constraint>, A
     let rf = match map.get(AT) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(o)) => o,
-        Some(_) => return Err(ApiError::invalid(AT, "`response_format` must be an object such as {\"type\": \"json_object\"}")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                AT,
+                "`response_format` must be an object such as {\"type\": \"json_object\"}",
+            ))
+        }
     };
     let kind = rf.get("type").and_then(Value::as_str);
     match kind {
@@ -96,13 +104,25 @@ pub fn response_format(map: &Map<String, Value>) -> Result<Option<Constraint>, A
             })?;
             only_keys(js, JS, &["name", "schema", "strict", "description"])?;
             if !js.get("name").is_some_and(Value::is_string) {
-                return Err(ApiError::invalid(format!("{JS}.name"), "`response_format.json_schema.name` is required: a string"));
+                return Err(ApiError::invalid(
+                    format!("{JS}.name"),
+                    "`response_format.json_schema.name` is required: a string",
+                ));
             }
-            if js.get("strict").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
-                return Err(ApiError::invalid(format!("{JS}.strict"), "`response_format.json_schema.strict` must be a boolean"));
+            if js
+                .get("strict")
+                .is_some_and(|s| !s.is_boolean() && !s.is_null())
+            {
+                return Err(ApiError::invalid(
+                    format!("{JS}.strict"),
+                    "`response_format.json_schema.strict` must be a boolean",
+                ));
             }
             let schema = js.get("schema").filter(|s| !s.is_null()).ok_or_else(|| {
-                ApiError::invalid(format!("{JS}.schema"), "`response_format.json_schema.schema` is required: a JSON Schema object")
+                ApiError::invalid(
+                    format!("{JS}.schema"),
+                    "`response_format.json_schema.schema` is required: a JSON Schema object",
+                )
             })?;
             schema_constraint(schema, &format!("{JS}.schema")).map(Some)
         }
@@ -144,7 +164,11 @@ impl Pending {
     /// Feed `text` to `parser`: its pieces, and the entries that go with their answer part —
     /// all pending ones when there is answer text; none (dropped) when the text was
     /// reasoning or the markup around it; none (kept) while the text is held back.
-    pub fn push_text(&mut self, parser: &mut ChannelParser, text: &str) -> (Vec<Piece>, Vec<TokenLogprobs>) {
+    pub fn push_text(
+        &mut self,
+        parser: &mut ChannelParser,
+        text: &str,
+    ) -> (Vec<Piece>, Vec<TokenLogprobs>) {
         let was_reasoning = parser.channel().is_reasoning();
         let pieces = parser.push(text);
         let entries = self.for_pieces(&pieces, was_reasoning);
@@ -161,7 +185,11 @@ impl Pending {
 
     fn for_pieces(&mut self, pieces: &[Piece], was_reasoning: bool) -> Vec<TokenLogprobs> {
         let text = |p: &&Piece| !p.text.is_empty();
-        if pieces.iter().filter(text).any(|p| p.channel == Channel::Final) {
+        if pieces
+            .iter()
+            .filter(text)
+            .any(|p| p.channel == Channel::Final)
+        {
             self.take()
         } else {
             if was_reasoning || pieces.iter().any(|p| !p.text.is_empty()) {
@@ -190,7 +218,9 @@ pub async fn collect(
     while let Some(ev) = running.next().await {
         match ev {
             Event::Started { .. } => {}
-            Event::Token { text: t, logprobs, .. } => {
+            Event::Token {
+                text: t, logprobs, ..
+            } => {
                 pending.push(logprobs);
                 route(&t, &mut pending, &mut parser, &mut kept);
                 text.push_str(&t);
@@ -246,7 +276,11 @@ pub fn completion_json(entries: &[TokenLogprobs], offset: &mut usize) -> Value {
     let top: Vec<Value> = entries
         .iter()
         .map(|e| {
-            let m: Map<String, Value> = e.top.iter().map(|t| (bytes_text(&t.bytes), json!(t.logprob))).collect();
+            let m: Map<String, Value> = e
+                .top
+                .iter()
+                .map(|t| (bytes_text(&t.bytes), json!(t.logprob)))
+                .collect();
             Value::Object(m)
         })
         .collect();

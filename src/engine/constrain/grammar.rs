@@ -27,9 +27,16 @@ pub enum Node {
     /// An object with exactly these keys, in this order; optional ones may be left out.
     Object(Vec<Prop>),
     /// An array of `items`, between `min` and `max` of them.
-    Array { items: NodeId, min: u32, max: u32 },
+    Array {
+        items: NodeId,
+        min: u32,
+        max: u32,
+    },
     /// A string of `min..=max` characters (code points; an escape counts as one).
-    String { min: u32, max: u32 },
+    String {
+        min: u32,
+        max: u32,
+    },
     Number,
     Integer,
     /// One of these exact JSON texts (compact: no whitespace), e.g. `enum` and `const`.

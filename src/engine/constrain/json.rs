@@ -5,6 +5,7 @@
 //! byte advances every stack and drops those it kills; none left means the byte is invalid.
 
 use super::grammar::*;
+use super::scan::*;
 use std::sync::Arc;
 
 /// At most this many spaces or tabs in one whitespace run (after at most one newline).
@@ -40,42 +41,47 @@ enum Arr {
     Comma,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Str {
-    Normal,
-    Escape,
-    /// `\u`: this many hex digits left; `d`: the first was `d`/`D` (a surrogate may follow).
-    Hex { left: u8, d: bool },
-    /// Inside a UTF-8 sequence: `left` continuation bytes, the next in `lo..=hi`.
-    Utf8 { left: u8, lo: u8, hi: u8 },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Num {
-    Start,
-    Minus,
-    Zero,
-    Int,
-    Dot,
-    Frac,
-    E,
-    ESign,
-    Exp,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Frame {
     /// A value of this node comes next (whitespace first, except at the top).
     Value(NodeId),
-    Obj { node: NodeId, next: u16, st: Obj },
+    Obj {
+        node: NodeId,
+        next: u16,
+        st: Obj,
+    },
     /// A key of object `node`: one of its properties `lo..=hi`; `rep` is one still matching.
-    Key { node: NodeId, lo: u16, hi: u16, rep: u16, pos: u16 },
-    Arr { items: NodeId, min: u32, max: u32, count: u32, st: Arr },
+    Key {
+        node: NodeId,
+        lo: u16,
+        hi: u16,
+        rep: u16,
+        pos: u16,
+    },
+    Arr {
+        items: NodeId,
+        min: u32,
+        max: u32,
+        count: u32,
+        st: Arr,
+    },
     /// Inside a string (after its opening quote); `len` characters so far.
-    Str { min: u32, max: u32, len: u32, st: Str },
-    Num { int: bool, st: Num },
+    Str {
+        min: u32,
+        max: u32,
+        len: u32,
+        st: Str,
+    },
+    Num {
+        int: bool,
+        st: Num,
+    },
     /// One of the literals of `node`; `rep` is one matching the `pos` bytes so far.
-    Lit { node: NodeId, rep: u16, pos: u16 },
+    Lit {
+        node: NodeId,
+        rep: u16,
+        pos: u16,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,118 +105,6 @@ pub struct Recognizer {
     stacks: Vec<Stack>,
 }
 
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\n' | b'\t')
-}
-
-fn num_next(int: bool, st: Num, b: u8) -> Option<Num> {
-    use Num::*;
-    let digit = b.is_ascii_digit();
-    Some(match (st, b) {
-        (Start, b'-') => Minus,
-        (Start | Minus, b'0') => Zero,
-        (Start | Minus, _) if digit => Int,
-        (Int, _) if digit => Int,
-        (Zero | Int, b'.') if !int => Dot,
-        (Zero | Int | Frac, b'e' | b'E') if !int => E,
-        (Dot | Frac, _) if digit => Frac,
-        (E, b'+' | b'-') => ESign,
-        (E | ESign | Exp, _) if digit => Exp,
-        _ => return None,
-    })
-}
-
-fn num_accepting(st: Num) -> bool {
-    matches!(st, Num::Zero | Num::Int | Num::Frac | Num::Exp)
-}
-
-/// The next state of a string, or `None` when `b` cannot come next; `Some(None)` closes it.
-fn str_next(min: u32, max: u32, len: &mut u32, st: Str, b: u8) -> Option<Option<Str>> {
-    let char_start = |len: &mut u32| {
-        if *len >= max {
-            return false;
-        }
-        *len += 1;
-        true
-    };
-    let next = match st {
-        Str::Normal => match b {
-            b'"' if *len >= min => return Some(None),
-            b'"' => return None,
-            b'\\' if char_start(len) => Str::Escape,
-            0x00..=0x1F => return None,
-            0x20..=0x7F if char_start(len) => Str::Normal,
-            0xC2..=0xF4 if char_start(len) => {
-                let (left, lo, hi) = match b {
-                    0xC2..=0xDF => (1, 0x80, 0xBF),
-                    0xE0 => (2, 0xA0, 0xBF),
-                    0xED => (2, 0x80, 0x9F),
-                    0xE1..=0xEF => (2, 0x80, 0xBF),
-                    0xF0 => (3, 0x90, 0xBF),
-                    0xF4 => (3, 0x80, 0x8F),
-                    _ => (3, 0x80, 0xBF),
-                };
-                Str::Utf8 { left, lo, hi }
-            }
-            _ => return None,
-        },
-        Str::Escape => match b {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Str::Normal,
-            b'u' => Str::Hex { left: 4, d: false },
-            _ => return None,
-        },
-        Str::Hex { left, d } => {
-            if !b.is_ascii_hexdigit() {
-                return None;
-            }
-            // No surrogates (\uD800–\uDFFF): JSON parsers refuse a lone one.
-            if d && left == 3 && matches!(b.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f') {
-                return None;
-            }
-            match left {
-                1 => Str::Normal,
-                _ => Str::Hex {
-                    left: left - 1,
-                    d: left == 4 && b.eq_ignore_ascii_case(&b'd'),
-                },
-            }
-        }
-        Str::Utf8 { left, lo, hi } => {
-            if !(lo..=hi).contains(&b) {
-                return None;
-            }
-            match left {
-                1 => Str::Normal,
-                _ => Str::Utf8 {
-                    left: left - 1,
-                    lo: 0x80,
-                    hi: 0xBF,
-                },
-            }
-        }
-    };
-    Some(Some(next))
-}
-
-/// Whether literal `j` still matches the `pos` bytes literal `rep` matched.
-fn alive(lits: &[Vec<u8>], rep: usize, j: usize, pos: usize) -> bool {
-    lits[j].len() >= pos && lits[j][..pos] == lits[rep][..pos]
-}
-
-/// A literal of `lits[lo..=hi]` that matches the `pos` bytes `rep` matched, then `b`.
-fn extend(lits: &[Vec<u8>], lo: usize, hi: usize, rep: usize, pos: usize, b: u8) -> Option<usize> {
-    (lo..=hi.min(lits.len().saturating_sub(1)))
-        .find(|&j| alive(lits, rep, j, pos) && lits[j].get(pos) == Some(&b))
-}
-
-fn lit_complete(lits: &[Vec<u8>], rep: usize, pos: usize) -> bool {
-    (0..lits.len()).any(|j| lits[j].len() == pos && alive(lits, rep, j, pos))
-}
-
-fn lit_longer(lits: &[Vec<u8>], rep: usize, pos: usize) -> bool {
-    (0..lits.len()).any(|j| lits[j].len() > pos && alive(lits, rep, j, pos))
-}
-
 /// The first property index at or after `next` that is required, else the last one.
 fn key_range(props: &[Prop], next: usize) -> Option<(usize, usize)> {
     if next >= props.len() {
@@ -223,7 +117,10 @@ fn key_range(props: &[Prop], next: usize) -> Option<(usize, usize)> {
 }
 
 fn can_close(g: &Grammar, node: NodeId, next: usize) -> bool {
-    node == ANY_OBJECT || g.props(node)[next.min(g.props(node).len())..].iter().all(|p| !p.required)
+    node == ANY_OBJECT
+        || g.props(node)[next.min(g.props(node).len())..]
+            .iter()
+            .all(|p| !p.required)
 }
 
 /// A child value ended: the frame below takes note.
@@ -262,7 +159,10 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
         let Some(top) = s.frames.last_mut() else {
             return Step::Dead; // the value is complete: nothing may follow
         };
-        let structural = !matches!(top, Frame::Str { .. } | Frame::Lit { .. } | Frame::Key { .. });
+        let structural = !matches!(
+            top,
+            Frame::Str { .. } | Frame::Lit { .. } | Frame::Key { .. }
+        );
         if structural && !is_ws(b) {
             s.ws = 0;
         }
@@ -318,12 +218,18 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
                     None => return Step::Dead,
                 }
             }
-            Frame::Key { node, lo, hi, rep, pos } => {
+            Frame::Key {
+                node,
+                lo,
+                hi,
+                rep,
+                pos,
+            } => {
                 let props = g.props(*node);
                 let keys: Vec<&[u8]> = props.iter().map(|p| p.key.as_slice()).collect();
                 let (r, p) = (*rep as usize, *pos as usize);
-                let found = (*lo as usize..=(*hi as usize).min(keys.len().saturating_sub(1)))
-                    .find(|&j| {
+                let found =
+                    (*lo as usize..=(*hi as usize).min(keys.len().saturating_sub(1))).find(|&j| {
                         keys[j].len() > p && keys[j][..p] == keys[r][..p] && keys[j][p] == b
                     });
                 let Some(j) = found else {
@@ -342,7 +248,11 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
             }
             Frame::Value(node) => {
                 if is_ws(b) {
-                    return if depth == 1 { Step::Dead } else { whitespace(s, b) };
+                    return if depth == 1 {
+                        Step::Dead
+                    } else {
+                        whitespace(s, b)
+                    };
                 }
                 let node = *node;
                 let replace = match (g.node(node), b) {
@@ -384,20 +294,34 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
                         st: Str::Normal,
                     },
                     (Node::Any | Node::Number, b'-' | b'0'..=b'9') => {
-                        *top = Frame::Num { int: false, st: Num::Start };
+                        *top = Frame::Num {
+                            int: false,
+                            st: Num::Start,
+                        };
                         continue;
                     }
                     (Node::Integer, b'-' | b'0'..=b'9') => {
-                        *top = Frame::Num { int: true, st: Num::Start };
+                        *top = Frame::Num {
+                            int: true,
+                            st: Num::Start,
+                        };
                         continue;
                     }
                     (Node::Any, b't' | b'f' | b'n') => {
                         let node = if b == b'n' { NULL } else { BOOLEAN };
-                        *top = Frame::Lit { node, rep: 0, pos: 0 };
+                        *top = Frame::Lit {
+                            node,
+                            rep: 0,
+                            pos: 0,
+                        };
                         continue;
                     }
                     (Node::Literals(_), _) => {
-                        *top = Frame::Lit { node, rep: 0, pos: 0 };
+                        *top = Frame::Lit {
+                            node,
+                            rep: 0,
+                            pos: 0,
+                        };
                         continue;
                     }
                     _ => return Step::Dead,
@@ -438,7 +362,13 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
                             return Step::Dead;
                         };
                         let (lo, hi) = (lo as u16, hi as u16);
-                        let key = Frame::Key { node, lo, hi, rep: lo, pos: 0 };
+                        let key = Frame::Key {
+                            node,
+                            lo,
+                            hi,
+                            rep: lo,
+                            pos: 0,
+                        };
                         if let Step::Dead = push(s, key) {
                             return Step::Dead;
                         }
@@ -454,7 +384,13 @@ fn step(g: &Grammar, s: &mut Stack, b: u8) -> Step {
                     _ => return Step::Dead,
                 }
             }
-            Frame::Arr { items, min, max, count, st } => {
+            Frame::Arr {
+                items,
+                min,
+                max,
+                count,
+                st,
+            } => {
                 let items = *items;
                 if is_ws(b) && *st != Arr::Val {
                     return whitespace(s, b);

@@ -91,15 +91,28 @@ fn count(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>,
         Some(v) => v
             .as_u64()
             .map(|n| Some(n.min(u64::from(UNBOUNDED - 1)) as u32))
-            .ok_or_else(|| err(&format!("{path}.{key}"), format!("`{path}.{key}` must be a non-negative integer"))),
+            .ok_or_else(|| {
+                err(
+                    &format!("{path}.{key}"),
+                    format!("`{path}.{key}` must be a non-negative integer"),
+                )
+            }),
     }
 }
 
-fn bounds(map: &Map<String, Value>, lo: &str, hi: &str, path: &str) -> Result<(u32, u32), SchemaError> {
+fn bounds(
+    map: &Map<String, Value>,
+    lo: &str,
+    hi: &str,
+    path: &str,
+) -> Result<(u32, u32), SchemaError> {
     let min = count(map, lo, path)?.unwrap_or(0);
     let max = count(map, hi, path)?.unwrap_or(UNBOUNDED);
     if min > max {
-        return Err(err(&format!("{path}.{lo}"), format!("`{path}.{lo}` ({min}) is larger than `{hi}` ({max})")));
+        return Err(err(
+            &format!("{path}.{lo}"),
+            format!("`{path}.{lo}` ({min}) is larger than `{hi}` ({max})"),
+        ));
     }
     Ok((min, max))
 }
@@ -160,7 +173,12 @@ impl Compiler<'_> {
             let at = format!("{path}.{key}");
             if let Some(other) = constraining(&[key]) {
                 let at = format!("{path}.{other}");
-                return Err(err(&at, format!("`{at}` next to `{key}` is not supported; repeat it inside each branch")));
+                return Err(err(
+                    &at,
+                    format!(
+                        "`{at}` next to `{key}` is not supported; repeat it inside each branch"
+                    ),
+                ));
             }
             let alts = alts
                 .as_array()
@@ -175,15 +193,19 @@ impl Compiler<'_> {
         }
         match map.get("type") {
             None => {
-                let inferred = if map.contains_key("properties") || map.contains_key("additionalProperties") {
-                    "object"
-                } else if map.contains_key("items") || map.contains_key("minItems") || map.contains_key("maxItems") {
-                    "array"
-                } else if map.contains_key("minLength") || map.contains_key("maxLength") {
-                    "string"
-                } else {
-                    return Ok(ANY);
-                };
+                let inferred =
+                    if map.contains_key("properties") || map.contains_key("additionalProperties") {
+                        "object"
+                    } else if map.contains_key("items")
+                        || map.contains_key("minItems")
+                        || map.contains_key("maxItems")
+                    {
+                        "array"
+                    } else if map.contains_key("minLength") || map.contains_key("maxLength") {
+                        "string"
+                    } else {
+                        return Ok(ANY);
+                    };
                 self.typed(inferred, map, path)
             }
             Some(Value::String(t)) => self.typed(t, map, path),
@@ -191,17 +213,28 @@ impl Compiler<'_> {
                 let mut ids = Vec::with_capacity(ts.len());
                 for (i, t) in ts.iter().enumerate() {
                     let Some(t) = t.as_str() else {
-                        return Err(err(&format!("{path}.type[{i}]"), format!("`{path}.type[{i}]` must be a type name")));
+                        return Err(err(
+                            &format!("{path}.type[{i}]"),
+                            format!("`{path}.type[{i}]` must be a type name"),
+                        ));
                     };
                     ids.push(self.typed(t, map, &format!("{path}.type[{i}]"))?);
                 }
                 Ok(self.g.push(Node::AnyOf(ids)))
             }
-            Some(_) => Err(err(&format!("{path}.type"), format!("`{path}.type` must be a type name or a non-empty list of them"))),
+            Some(_) => Err(err(
+                &format!("{path}.type"),
+                format!("`{path}.type` must be a type name or a non-empty list of them"),
+            )),
         }
     }
 
-    fn typed(&mut self, t: &str, map: &Map<String, Value>, path: &str) -> Result<NodeId, SchemaError> {
+    fn typed(
+        &mut self,
+        t: &str,
+        map: &Map<String, Value>,
+        path: &str,
+    ) -> Result<NodeId, SchemaError> {
         Ok(match t {
             "object" => self.object(map, path)?,
             "array" => {
@@ -241,7 +274,12 @@ impl Compiler<'_> {
             Some(Value::Bool(false)) => false,
             Some(_) => {
                 let at = format!("{path}.additionalProperties");
-                return Err(err(&at, format!("`{at}`: a schema for additional properties cannot be enforced; use false")));
+                return Err(err(
+                    &at,
+                    format!(
+                        "`{at}`: a schema for additional properties cannot be enforced; use false"
+                    ),
+                ));
             }
         };
         let props = match map.get("properties") {
@@ -258,15 +296,32 @@ impl Compiler<'_> {
                 .iter()
                 .map(|v| v.as_str())
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| err(&format!("{path}.required"), format!("`{path}.required` must be a list of property names")))?,
-            Some(_) => return Err(err(&format!("{path}.required"), format!("`{path}.required` must be a list of property names"))),
+                .ok_or_else(|| {
+                    err(
+                        &format!("{path}.required"),
+                        format!("`{path}.required` must be a list of property names"),
+                    )
+                })?,
+            Some(_) => {
+                return Err(err(
+                    &format!("{path}.required"),
+                    format!("`{path}.required` must be a list of property names"),
+                ))
+            }
         };
         let Some(props) = props.filter(|p| !p.is_empty()) else {
             if let Some(name) = required.first() {
                 let at = format!("{path}.required");
-                return Err(err(&at, format!("`{at}` names `{name}`, which `properties` does not define")));
+                return Err(err(
+                    &at,
+                    format!("`{at}` names `{name}`, which `properties` does not define"),
+                ));
             }
-            return Ok(if extra { ANY_OBJECT } else { self.g.push(Node::Object(vec![])) });
+            return Ok(if extra {
+                ANY_OBJECT
+            } else {
+                self.g.push(Node::Object(vec![]))
+            });
         };
         if let Some(name) = required.iter().find(|r| !props.contains_key(**r)) {
             let at = format!("{path}.required");
@@ -295,16 +350,23 @@ impl Compiler<'_> {
             (Some(self.root), self.base.to_string())
         } else {
             let name = r.strip_prefix("#/$defs/").map(|n| ("$defs", n));
-            let name = name.or_else(|| r.strip_prefix("#/definitions/").map(|n| ("definitions", n)));
+            let name =
+                name.or_else(|| r.strip_prefix("#/definitions/").map(|n| ("definitions", n)));
             match name {
-                Some((defs, n)) => (self.root.get(defs).and_then(|d| d.get(n)), format!("{}.{defs}.{n}", self.base)),
+                Some((defs, n)) => (
+                    self.root.get(defs).and_then(|d| d.get(n)),
+                    format!("{}.{defs}.{n}", self.base),
+                ),
                 None => {
                     return Err(err(path, format!("`{path}` = `{r}`: only references to `#`, `#/$defs/NAME` and `#/definitions/NAME` are supported")));
                 }
             }
         };
         let Some(target) = target else {
-            return Err(err(path, format!("`{path}` = `{r}` points to nothing in the schema")));
+            return Err(err(
+                path,
+                format!("`{path}` = `{r}` points to nothing in the schema"),
+            ));
         };
         let slot = self.g.push(Node::AnyOf(vec![]));
         self.refs.insert(r.to_string(), slot);

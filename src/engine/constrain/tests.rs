@@ -54,9 +54,27 @@ fn valid_documents_are_valid_prefixes_at_every_cut() {
 fn invalid_prefixes_are_refused() {
     let r = any();
     for bad in [
-        "{a", "{\"a\" 1", "[1,]", "[,", "01", "1.e5", "1.]", "--1", "+1", "\"\\x\"", "\"\\u12G\"",
-        "\"\\uD800\"", "\"a\nb\"", "{\"a\":1,}", "tru e", "nul1", "{}}", "[1 2]", "\u{1}",
-        " {}", "{}  ",
+        "{a",
+        "{\"a\" 1",
+        "[1,]",
+        "[,",
+        "01",
+        "1.e5",
+        "1.]",
+        "--1",
+        "+1",
+        "\"\\x\"",
+        "\"\\u12G\"",
+        "\"\\uD800\"",
+        "\"a\nb\"",
+        "{\"a\":1,}",
+        "tru e",
+        "nul1",
+        "{}}",
+        "[1 2]",
+        "\u{1}",
+        " {}",
+        "{}  ",
     ] {
         assert!(refused(&r, bad), "{bad:?} accepted");
     }
@@ -111,11 +129,11 @@ fn schema_objects_follow_property_order_and_required() {
     every_cut_valid(&r, r#"{"name": "Ann", "age": 3, "tags": ["a", "b"]}"#);
     every_cut_valid(&r, r#"{"name":"Ann","age":-3}"#);
     for bad in [
-        r#"{"age": 3"#,                     // out of order / required name skipped
-        r#"{"name": "Ann"}"#,               // age required
-        r#"{"name": "Ann", "age": 3.5"#,    // integer
-        r#"{"name": 1"#,                    // string
-        r#"{"name": "A", "age": 1, "x""#,   // not a listed property
+        r#"{"age": 3"#,                   // out of order / required name skipped
+        r#"{"name": "Ann"}"#,             // age required
+        r#"{"name": "Ann", "age": 3.5"#,  // integer
+        r#"{"name": 1"#,                  // string
+        r#"{"name": "A", "age": 1, "x""#, // not a listed property
         r#"{"name": "A", "age": 1, "tags": [1"#,
         "{}",
     ] {
@@ -148,7 +166,8 @@ fn enum_const_and_literal_prefixes() {
 
 #[test]
 fn arrays_strings_and_types_lists() {
-    let r = schema(json!({"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 2}));
+    let r =
+        schema(json!({"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 2}));
     every_cut_valid(&r, "[1]");
     every_cut_valid(&r, "[1, 2.5]");
     assert!(refused(&r, "[]") && refused(&r, "[1,2,3"));
@@ -170,37 +189,66 @@ fn any_of_one_of_and_refs() {
     }));
     every_cut_valid(&r, r#"{"v": 1, "next": {"v": 2, "next": null}}"#);
     assert!(refused(&r, r#"{"v": 1, "next": 3"#));
-    let r = schema(json!({"oneOf": [{"type": "integer"}, {"type": "object", "properties": {"a": {"type": "string"}}}], "definitions": {}}));
+    let r = schema(
+        json!({"oneOf": [{"type": "integer"}, {"type": "object", "properties": {"a": {"type": "string"}}}], "definitions": {}}),
+    );
     every_cut_valid(&r, "42");
     every_cut_valid(&r, r#"{"a": "b"}"#);
     assert!(refused(&r, "4.5"));
-    let r = schema(json!({"definitions": {"s": {"type": "string"}}, "type": "array", "items": {"$ref": "#/definitions/s"}}));
+    let r = schema(
+        json!({"definitions": {"s": {"type": "string"}}, "type": "array", "items": {"$ref": "#/definitions/s"}}),
+    );
     every_cut_valid(&r, r#"["a", "b"]"#);
 }
 
 #[test]
 fn refused_keywords_name_their_path() {
     let cases = [
-        (json!({"type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}), "s.properties.age.minimum"),
+        (
+            json!({"type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}),
+            "s.properties.age.minimum",
+        ),
         (json!({"type": "string", "pattern": "^a"}), "s.pattern"),
         (json!({"type": "string", "format": "date"}), "s.format"),
         (json!({"allOf": [{}]}), "s.allOf"),
-        (json!({"type": "array", "items": [{"type": "string"}]}), "s.items"),
-        (json!({"type": "object", "additionalProperties": {"type": "string"}}), "s.additionalProperties"),
-        (json!({"type": "object", "properties": {"a": {}}, "required": ["b"]}), "s.required"),
+        (
+            json!({"type": "array", "items": [{"type": "string"}]}),
+            "s.items",
+        ),
+        (
+            json!({"type": "object", "additionalProperties": {"type": "string"}}),
+            "s.additionalProperties",
+        ),
+        (
+            json!({"type": "object", "properties": {"a": {}}, "required": ["b"]}),
+            "s.required",
+        ),
         (json!({"type": "wat"}), "s.type"),
         (json!({"$ref": "http://x/y"}), "s.$ref"),
         (json!({"$ref": "#/$defs/missing"}), "s.$ref"),
-        (json!({"anyOf": [{"type": "string"}, {"type": "string", "not": {}}]}), "s.anyOf[1].not"),
+        (
+            json!({"anyOf": [{"type": "string"}, {"type": "string", "not": {}}]}),
+            "s.anyOf[1].not",
+        ),
         (json!({"enum": []}), "s.enum"),
-        (json!({"type": "string", "minLength": 3, "maxLength": 2}), "s.minLength"),
+        (
+            json!({"type": "string", "minLength": 3, "maxLength": 2}),
+            "s.minLength",
+        ),
         (json!("string"), "s"),
-        (json!({"$defs": {"a": {"type": "string", "multipleOf": 2}}, "$ref": "#/$defs/a"}), "s.$defs.a.multipleOf"),
+        (
+            json!({"$defs": {"a": {"type": "string", "multipleOf": 2}}, "$ref": "#/$defs/a"}),
+            "s.$defs.a.multipleOf",
+        ),
     ];
     for (s, path) in cases {
         let e = compile(&s, "s").unwrap_err();
         assert_eq!(e.path, path, "{s}: {}", e.message);
         assert!(e.message.contains(path), "{}", e.message);
     }
-    assert!(compile(&json!({"title": "T", "description": "d", "type": "boolean", "default": true}), "s").is_ok());
+    assert!(compile(
+        &json!({"title": "T", "description": "d", "type": "boolean", "default": true}),
+        "s"
+    )
+    .is_ok());
 }

@@ -98,7 +98,9 @@ impl TokenBytes {
                     for c in piece.chars() {
                         match map.get(&c) {
                             Some(&b) => t.data.push(b),
-                            None => t.data.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                            None => t
+                                .data
+                                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
                         }
                     }
                 }
