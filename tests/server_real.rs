@@ -95,6 +95,17 @@ impl Drop for Server {
     }
 }
 
+/// Run a Python script (the openai SDK's) and read the JSON it prints.
+fn python(script: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn run_text() -> String {
     let home = tempfile::tempdir().unwrap();
     let out = sandbox::lmwb(
@@ -169,13 +180,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
         model = MODEL,
         max = MAX_TOKENS,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &sdk])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = python(&sdk);
     assert_eq!(r["plain"], expected, "server greedy text vs lmwb run");
     assert_eq!(r["streamed"], expected);
     assert_eq!(r["usage"], 12);
@@ -303,13 +308,7 @@ print(json.dumps({{
         prompt = json!(PROMPT),
         model = MODEL,
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &sdk])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = python(&sdk);
     let text = r["text"].as_str().unwrap();
     let bytes: Vec<u8> = r["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
     assert_eq!(String::from_utf8(bytes).unwrap(), text, "{r}");
