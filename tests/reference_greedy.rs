@@ -120,6 +120,8 @@ fn engine_greedy_follows_the_model_and_reports_the_matching_prefix() {
             stop: vec![],
             max_kv_size: None,
             ignore_eos: false,
+            logprobs: None,
+            constraint: None,
         };
         let out = engine.generate(req).collect().unwrap();
         assert_eq!(

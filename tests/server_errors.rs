@@ -144,22 +144,74 @@ async fn every_bad_chat_request_is_a_4xx_in_openai_shape_naming_the_field() {
             Some("tool_choice"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_object"}})),
-            StatusCode::BAD_REQUEST,
-            Some("response_format"),
-        ),
-        (
             chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {}}})),
             StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.name"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema"}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.schema"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "strict": "yes"}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.strict"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "extra": 1}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.extra"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
+                "type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.schema.properties.age.minimum"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
+                "type": "string", "format": "date"}}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.json_schema.schema.format"),
+        ),
+        (
+            chat_body(json!({"response_format": {"type": "xml"}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.type"),
+        ),
+        (
+            chat_body(json!({"response_format": "json"})),
+            StatusCode::BAD_REQUEST,
             Some("response_format"),
         ),
         (
-            chat_body(json!({"logprobs": true})),
+            chat_body(json!({"response_format": {"type": "json_object", "schema": {}}})),
+            StatusCode::BAD_REQUEST,
+            Some("response_format.schema"),
+        ),
+        (
+            chat_body(json!({"logprobs": "yes"})),
             StatusCode::BAD_REQUEST,
             Some("logprobs"),
         ),
         (
             chat_body(json!({"top_logprobs": 3})),
+            StatusCode::BAD_REQUEST,
+            Some("top_logprobs"),
+        ),
+        (
+            chat_body(json!({"logprobs": true, "top_logprobs": 21})),
+            StatusCode::BAD_REQUEST,
+            Some("top_logprobs"),
+        ),
+        (
+            chat_body(json!({"logprobs": true, "top_logprobs": -1})),
             StatusCode::BAD_REQUEST,
             Some("top_logprobs"),
         ),
@@ -216,7 +268,10 @@ async fn bad_bodies_and_bad_completion_prompts_are_400() {
         json!({"model": MODEL, "prompt": "x", "echo": true}),
         json!({"model": MODEL, "prompt": "x", "suffix": "y"}),
         json!({"model": MODEL, "prompt": "x", "best_of": 3}),
-        json!({"model": MODEL, "prompt": "x", "logprobs": 2}),
+        json!({"model": MODEL, "prompt": "x", "logprobs": 6}),
+        json!({"model": MODEL, "prompt": "x", "logprobs": true}),
+        json!({"model": MODEL, "prompt": "x", "top_logprobs": 2}),
+        json!({"model": MODEL, "prompt": "x", "response_format": {"type": "json_object"}}),
     ];
     for body in cases {
         let e = assert_error(

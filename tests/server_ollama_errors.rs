@@ -25,14 +25,21 @@ async fn unsupported_fields_are_refused_by_name() {
             ),
             "tools[0].function.name",
         ),
-        ("/api/chat", chat(json!({"format": "json"})), "format"),
+        ("/api/chat", chat(json!({"format": "yaml"})), "format"),
         (
             "/api/chat",
-            chat(json!({"format": {"type": "object"}})),
-            "format",
+            chat(json!({"format": {"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}}})),
+            "format.properties.a.pattern",
         ),
+        ("/api/generate", gen(json!({"format": 3})), "format"),
         ("/api/chat", chat(json!({"think": "high"})), "think"),
-        ("/api/chat", chat(json!({"logprobs": true})), "logprobs"),
+        ("/api/chat", chat(json!({"logprobs": "yes"})), "logprobs"),
+        ("/api/chat", chat(json!({"top_logprobs": 2})), "top_logprobs"),
+        (
+            "/api/generate",
+            gen(json!({"logprobs": true, "top_logprobs": 21})),
+            "top_logprobs",
+        ),
         (
             "/api/chat",
             chat(json!({"options": {"num_ctx": -5}})),
@@ -328,6 +335,7 @@ impl lmwb::client::GenerationClient for FailsMidway {
             Event::Token {
                 id: 1,
                 text: "half".into(),
+                logprobs: None,
             },
             Event::Error(EngineError::Backend("the device fell over".into())),
         ] {

@@ -100,6 +100,17 @@ impl Drop for Server {
     }
 }
 
+/// Run a Python script (the openai SDK's) and read the JSON it prints.
+fn python(script: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn run_text() -> String {
     let home = tempfile::tempdir().unwrap();
     let out = sandbox::lmwb(
@@ -119,17 +130,6 @@ fn run_text() -> String {
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     out.stdout
-}
-
-/// Run a Python script (using the openai SDK) and read the JSON it prints.
-fn run_python(script: &str) -> Value {
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .output()
-        .expect("python3 runs (scripts/test.sh installs the openai SDK)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK script failed:\n{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -185,7 +185,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
         model = MODEL,
         max = MAX_TOKENS,
     );
-    let r = run_python(&sdk);
+    let r = python(&sdk);
     assert_eq!(r["plain"], expected, "server greedy text vs lmwb run");
     assert_eq!(r["streamed"], expected);
     assert_eq!(r["usage"], 12);
@@ -290,7 +290,7 @@ print(json.dumps({{"name": call.function.name, "args": args, "finish": r.choices
         addr = server.addr,
         model = MODEL,
     );
-    let r = run_python(&sdk);
+    let r = python(&sdk);
     assert_eq!(r["name"], "get_weather", "{r}");
     assert!(r["args"].is_object(), "{r}");
     assert_eq!(r["finish"], "tool_calls", "{r}");
@@ -389,5 +389,79 @@ fn another_model_of_the_registry_loads_on_its_first_request_and_unloads_when_tol
     let (status, health) = server.http("GET", "/health", None);
     assert_eq!(status, 200, "{health}");
     assert!(health.contains("\"ready\""), "{health}");
+    server.stop();
+}
+
+#[test]
+fn logprobs_and_structured_output_through_the_openai_sdk_and_ollama() {
+    let server = Server::start(&[]);
+    let sdk = format!(
+        r#"
+import json
+from typing import List
+from openai import OpenAI
+from pydantic import BaseModel, Field
+c = OpenAI(base_url="http://{addr}/v1", api_key="none", max_retries=0,
+    _strict_response_validation=True)
+msgs = [{{"role": "user", "content": {prompt}}}]
+lp = c.chat.completions.create(model="{model}", messages=msgs, temperature=0, max_tokens=8,
+    logprobs=True, top_logprobs=3)
+content = lp.choices[0].logprobs.content
+class City(BaseModel):
+    name: str = Field(max_length=30)
+    country: str = Field(max_length=30)
+    landmarks: List[str] = Field(max_length=2)
+parsed = c.chat.completions.parse(model="{model}", temperature=0, max_tokens=120,
+    messages=[{{"role": "user", "content": "Describe Paris as JSON with name, country and landmarks."}}],
+    response_format=City)
+obj = c.chat.completions.create(model="{model}", temperature=0, max_tokens=120,
+    messages=[{{"role": "user", "content": "Give a JSON object describing a cat."}}],
+    response_format={{"type": "json_object"}})
+print(json.dumps({{
+    "text": lp.choices[0].message.content,
+    "tokens": [t.token for t in content],
+    "bytes": [b for t in content for b in t.bytes],
+    "chosen_is_top": all(t.top_logprobs[0].token == t.token and t.top_logprobs[0].logprob == t.logprob for t in content),
+    "tops": [len(t.top_logprobs) for t in content],
+    "parsed": parsed.choices[0].message.parsed.model_dump(),
+    "parsed_finish": parsed.choices[0].finish_reason,
+    "object": obj.choices[0].message.content,
+    "object_finish": obj.choices[0].finish_reason,
+}}))
+"#,
+        addr = server.addr,
+        prompt = json!(PROMPT),
+        model = MODEL,
+    );
+    let r = python(&sdk);
+    let text = r["text"].as_str().unwrap();
+    let bytes: Vec<u8> = r["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    assert_eq!(String::from_utf8(bytes).unwrap(), text, "{r}");
+    assert_eq!(r["tops"], json!(vec![3; 8]), "{r}");
+    assert_eq!(r["chosen_is_top"], true, "{r}");
+    assert_eq!(r["parsed_finish"], "stop", "{r}");
+    assert!(r["parsed"]["name"].is_string(), "{r}");
+    // json_object: a finished answer parses; one cut by max_tokens is an honest prefix.
+    let obj = r["object"].as_str().unwrap();
+    if r["object_finish"] == "stop" {
+        let v: Value = serde_json::from_str(obj).unwrap_or_else(|e| panic!("{e}: {r}"));
+        assert!(v.is_object(), "{r}");
+    } else {
+        assert_eq!(r["object_finish"], "length", "{r}");
+        assert!(obj.starts_with('{'), "{r}");
+    }
+
+    // Ollama's `format` with a schema, on /api/generate.
+    let body = json!({"model": MODEL, "stream": false, "prompt": "Name a color.",
+        "options": {"temperature": 0, "num_predict": 60},
+        "format": {"type": "object", "properties": {"color": {"type": "string", "maxLength": 20}}, "required": ["color"]},
+        "logprobs": true});
+    let (status, reply) = server.http("POST", "/api/generate", Some(&body));
+    assert_eq!(status, 200, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let v: Value = serde_json::from_str(reply["response"].as_str().unwrap()).unwrap();
+    assert!(v["color"].is_string(), "{reply}");
+    assert_eq!(reply["done_reason"], "stop");
+    assert_eq!(reply["logprobs"].as_array().unwrap().len(), reply["eval_count"].as_u64().unwrap() as usize);
     server.stop();
 }

@@ -69,10 +69,12 @@ fn chat_streaming_with_multiline_input() {
         Event::Token {
             id: 1,
             text: "Once upon".into(),
+            logprobs: None,
         },
         Event::Token {
             id: 2,
             text: " a time, in a `terminal`".into(),
+            logprobs: None,
         },
     ] {
         let cap = Some(8192);

@@ -152,6 +152,8 @@ impl Settings {
             stop: self.stop.clone(),
             max_kv_size: nonzero(self.max_kv_size),
             ignore_eos: false,
+            logprobs: None,
+            constraint: None,
         }
     }
 }

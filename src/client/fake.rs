@@ -1,7 +1,10 @@
 //! A deterministic [`GenerationClient`] for tests and demos: it streams scripted replies
 //! token by token, honours cancellation and `max_tokens`, and reports plausible stats.
+//! When a request asks for log probabilities, each piece carries made-up but well-formed
+//! ones (see [`fake_logprobs`]).
 
 use super::GenerationClient;
+use crate::engine::logprobs::{TokenLogprobs, TopLogprob};
 use crate::engine::{
     CancelToken, EngineError, Event, FinishReason, GenerateRequest, Generation, Prompt, Stats,
 };
@@ -150,6 +153,29 @@ impl GenerationClient for FakeClient {
     }
 }
 
+/// The log probabilities the fake reports for piece `i`: the piece itself is the most likely
+/// token (logprob `-0.1 × (i + 1)`), then `n - 1` alternatives `alt1`, `alt2`, … each one
+/// nat less likely.
+pub fn fake_logprobs(i: usize, piece: &str, n: usize) -> TokenLogprobs {
+    let logprob = -0.1 * (i + 1) as f32;
+    let top = (0..n)
+        .map(|k| TopLogprob {
+            id: if k == 0 { i as u32 } else { 1000 + k as u32 },
+            bytes: if k == 0 {
+                piece.as_bytes().to_vec()
+            } else {
+                format!("alt{k}").into_bytes()
+            },
+            logprob: logprob - k as f32,
+        })
+        .collect();
+    TokenLogprobs {
+        logprob,
+        bytes: piece.as_bytes().to_vec(),
+        top,
+    }
+}
+
 fn run(
     script: Script,
     req: GenerateRequest,
@@ -184,10 +210,12 @@ fn run(
             break;
         }
         generated += 1;
+        let logprobs = req.logprobs.map(|n| Box::new(fake_logprobs(i, &piece, n)));
         if tx
             .send(Event::Token {
                 id: i as u32,
                 text: piece,
+                logprobs,
             })
             .is_err()
         {

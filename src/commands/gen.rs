@@ -75,5 +75,7 @@ pub fn request(args: &GenArgs, cfg: &Config, prompt: String) -> GenerateRequest 
                 .unwrap_or(cfg.sampling.max_kv_size),
         ),
         ignore_eos: false,
+        logprobs: None,
+        constraint: None,
     }
 }

@@ -9,6 +9,8 @@ pub(crate) mod fast;
 pub mod error;
 pub mod kernels;
 pub mod kv;
+pub mod logprobs;
+pub mod constrain;
 pub mod model;
 mod pool;
 mod prompt;
@@ -193,7 +195,7 @@ impl Generation {
         for ev in self.events.iter() {
             match ev {
                 Event::Started { .. } => {}
-                Event::Token { id, text: piece } => {
+                Event::Token { id, text: piece, .. } => {
                     token_ids.push(id);
                     on_text(&piece);
                     text.push_str(&piece);

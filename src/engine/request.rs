@@ -1,6 +1,8 @@
 //! What a generation request carries, the events it streams back, and its statistics.
 
+use crate::engine::constrain::Constraint;
 use crate::engine::error::EngineError;
+use crate::engine::logprobs::TokenLogprobs;
 use crate::engine::sampler::SamplingParams;
 use crate::engine::template::ChatMessage;
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,11 @@ pub struct GenerateRequest {
     /// Keep generating past EOS (benchmarks: exactly `max_tokens` tokens, as llama-bench
     /// and vLLM's `ignore_eos` do). Stop strings, `max_tokens` and the context still end it.
     pub ignore_eos: bool,
+    /// Log probabilities: `None` off; `Some(n)`: the chosen token's plus the `n` most likely
+    /// (at most [`crate::engine::logprobs::MAX_TOP_LOGPROBS`]) on every `Event::Token`.
+    pub logprobs: Option<usize>,
+    /// Only generate text this grammar accepts (JSON, a JSON Schema); ends when it is complete.
+    pub constraint: Option<Constraint>,
 }
 
 impl GenerateRequest {
@@ -72,6 +79,8 @@ impl GenerateRequest {
             stop: vec![],
             max_kv_size: None,
             ignore_eos: false,
+            logprobs: None,
+            constraint: None,
         }
     }
 }
@@ -139,6 +148,8 @@ pub enum Event {
     Token {
         id: u32,
         text: String,
+        /// When the request asked for them ([`GenerateRequest::logprobs`]).
+        logprobs: Option<Box<TokenLogprobs>>,
     },
     /// Text released at the end that belongs to no single token (held-back bytes).
     Text(String),

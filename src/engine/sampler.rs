@@ -24,6 +24,10 @@ pub const SETTING_KEYS: [&str; 11] = [
     "max_kv_size",
 ];
 
+/// How many refused picks [`Sampler::sample_allowed`] retries one by one before it checks
+/// every token at once.
+pub const PICKS_BEFORE_MASK: usize = 32;
+
 /// Knobs of the sampler; every "off" value makes its stage a no-op.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -186,6 +190,51 @@ impl Sampler {
     /// are treated as impossible; if no token is possible, token 0 is returned.
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {
         self.apply_penalties(logits, history);
+        self.pick(logits)
+    }
+
+    /// Like [`Self::sample`], but only a token `allowed` accepts is returned: the pick is
+    /// made as usual, and when `allowed` refuses it, that token is removed (its logit set to
+    /// `-inf`) and the pick made again from what remains — which samples the distribution
+    /// conditioned on the allowed tokens. After [`PICKS_BEFORE_MASK`] refusals every token is
+    /// checked once and the refused ones removed together. `None` when no token is allowed.
+    pub fn sample_allowed(
+        &mut self,
+        logits: &mut [f32],
+        history: &[u32],
+        mut allowed: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        self.apply_penalties(logits, history);
+        for _ in 0..PICKS_BEFORE_MASK {
+            let id = self.pick(logits);
+            let possible = logits.get(id as usize).is_some_and(|l| *l > f32::NEG_INFINITY);
+            if !possible {
+                return None;
+            }
+            if allowed(id) {
+                return Some(id);
+            }
+            logits[id as usize] = f32::NEG_INFINITY;
+        }
+        let mut any = false;
+        for (i, l) in logits.iter_mut().enumerate() {
+            if *l > f32::NEG_INFINITY && !l.is_nan() {
+                if allowed(i as u32) {
+                    any = true;
+                } else {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        let id = self.pick(logits);
+        logits.get(id as usize).is_some_and(|l| *l > f32::NEG_INFINITY).then_some(id)
+    }
+
+    /// The sampling stages after the penalties; `logits` is read, not changed.
+    fn pick(&mut self, logits: &[f32]) -> u32 {
         let p = &self.params;
         if p.temperature.is_nan() || p.temperature <= 0.0 {
             return argmax(logits);
@@ -430,6 +479,29 @@ mod tests {
             let got = d.iter().filter(|&&t| t == id as u32).count() as f64 / n as f64;
             assert!((got - want).abs() < 0.02, "token {id}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn sample_allowed_picks_the_best_allowed_token_or_none() {
+        let mut s = Sampler::new(with(|p| p.temperature = 0.0));
+        let logits = [0.1, 3.0, -1.0, 2.9, 2.0];
+        assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |id| id != 1), Some(3));
+        assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |id| id == 2), Some(2));
+        assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |_| false), None);
+        // Past PICKS_BEFORE_MASK refusals every token is checked at once.
+        let many: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let got = s.sample_allowed(&mut many.clone(), &[], |id| id == 5);
+        assert_eq!(got, Some(5));
+        // Sampling: only allowed tokens come out, in their conditioned proportions.
+        let mut s = Sampler::new(with(|_| ()));
+        let logits = ln(&[0.5, 0.3, 0.2]);
+        let n = 10_000;
+        let d: Vec<u32> = (0..n)
+            .filter_map(|_| s.sample_allowed(&mut logits.clone(), &[], |id| id != 0))
+            .collect();
+        assert_eq!(d.len(), n);
+        let ones = d.iter().filter(|&&t| t == 1).count() as f64 / n as f64;
+        assert!((ones - 0.6).abs() < 0.03, "{ones}");
     }
 
     #[test]

@@ -25,7 +25,9 @@ use super::request::FinishReason;
 use super::sequence::{Sequence, Want};
 use super::{Command, EngineOptions};
 use std::collections::VecDeque;
+use super::tokenizer::TokenBytes;
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Which sequences take part in the next step, and with what: `wants` in admission order;
@@ -84,6 +86,8 @@ pub(crate) struct Scheduler {
     active: Vec<Sequence>,
     /// Every step's logits (`vocab` per sequence), kept so decoding allocates no buffer.
     logits: Vec<f32>,
+    /// Every token's bytes, built the first time a request needs them.
+    token_bytes: Option<Arc<TokenBytes>>,
 }
 
 /// How a sequence leaves after a step.
@@ -103,6 +107,7 @@ impl Scheduler {
             queue: Queue::default(),
             active: Vec::new(),
             logits: Vec::new(),
+            token_bytes: None,
         }
     }
 
@@ -131,6 +136,8 @@ impl Scheduler {
                 events,
                 cancel,
             } = cmd;
+            let (table, tokenizer) = (&mut self.token_bytes, &self.m.tokenizer);
+            let bytes = || table.get_or_insert_with(|| Arc::new(TokenBytes::new(tokenizer))).clone();
             match Sequence::start(
                 req,
                 events,
@@ -138,6 +145,7 @@ impl Scheduler {
                 &self.m,
                 &mut self.prompts,
                 &mut self.pool,
+                bytes,
             ) {
                 Ok(seq) => self.active.push(seq),
                 Err((e, events)) => {

@@ -16,6 +16,10 @@ use super::prompt::PromptBuilder;
 use super::request::{CancelToken, Event, FinishReason, GenerateRequest, Stats};
 use super::sampler::Sampler;
 use super::stop::StopMatcher;
+use super::constrain::Recognizer;
+use super::logprobs;
+use super::tokenizer::TokenBytes;
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
@@ -64,6 +68,12 @@ pub(crate) struct Sequence {
     max_tokens: usize,
     decode_steps: usize,
     decode_time: Duration,
+    /// Every token's bytes, when logprobs or a constraint need them.
+    bytes: Option<Arc<TokenBytes>>,
+    /// Where the constrained output stands.
+    constraint: Option<Recognizer>,
+    /// The step's raw logits, kept for logprobs (the sampler changes its copy).
+    raw: Vec<f32>,
 }
 
 impl Sequence {
@@ -76,6 +86,7 @@ impl Sequence {
         m: &LoadedModel,
         prompts: &mut PromptBuilder,
         pool: &mut CachePool,
+        bytes: impl FnOnce() -> Arc<TokenBytes>,
     ) -> Result<Sequence, (EngineError, Sender<Event>)> {
         let t0 = Instant::now();
         let prompt = match Self::prompt(&req, m, prompts) {
@@ -106,6 +117,8 @@ impl Sequence {
             max_kv_size: req.max_kv_size,
             seed: sampler.seed(),
         };
+        let bytes = (req.logprobs.is_some() || req.constraint.is_some()).then(bytes);
+        let constraint = req.constraint.as_ref().map(|c| c.recognizer());
         Ok(Sequence {
             detok: Detokenizer::new(&prompt[tail..]),
             stop: StopMatcher::new(req.stop.clone()),
@@ -124,6 +137,9 @@ impl Sequence {
             t0,
             decode_steps: 0,
             decode_time: Duration::ZERO,
+            bytes,
+            constraint,
+            raw: Vec::new(),
         })
     }
 
@@ -224,7 +240,23 @@ impl Sequence {
             return Ok(Some(FinishReason::Length));
         }
         let tok = &m.tokenizer;
-        let id = self.sampler.sample(logits, &self.history);
+        if self.req.logprobs.is_some() {
+            self.raw.clear();
+            self.raw.extend_from_slice(logits);
+        }
+        let id = match (&mut self.constraint, &self.bytes) {
+            (Some(c), Some(bytes)) => {
+                let Some(id) = pick_allowed(&mut self.sampler, logits, &self.history, c, bytes, tok.eos_ids()) else {
+                    return Err(EngineError::Backend(
+                        "no token of the model's vocabulary can continue the constrained output; \
+                         loosen the schema or raise max_tokens"
+                            .into(),
+                    ));
+                };
+                id
+            }
+            _ => self.sampler.sample(logits, &self.history),
+        };
         if self.stats.generated_tokens == 0 {
             self.stats.ttft_ms = ms(self.t0.elapsed());
         }
@@ -235,9 +267,14 @@ impl Sequence {
         self.history.push(id);
         let piece = self.detok.push(tok, id)?;
         let step = self.stop.push(&piece);
+        let logprobs = match (self.req.logprobs, &self.bytes) {
+            (Some(n), Some(bytes)) => Some(Box::new(logprobs::compute(&self.raw, id, n, bytes))),
+            _ => None,
+        };
         let sent = self.events.send(Event::Token {
             id,
             text: step.emit,
+            logprobs,
         });
         if sent.is_err() {
             return Ok(Some(FinishReason::Cancelled)); // nobody listens any more
@@ -245,6 +282,12 @@ impl Sequence {
         if step.stopped {
             self.stats.stop_string = step.matched;
             return Ok(Some(FinishReason::Stop));
+        }
+        if let (Some(c), Some(bytes)) = (&mut self.constraint, &self.bytes) {
+            c.feed(bytes.get(id));
+            if c.is_done() {
+                return Ok(Some(FinishReason::Stop)); // the value is complete
+            }
         }
         let ctx = m.model.cfg.context_length;
         if self.stats.generated_tokens >= self.max_tokens
@@ -289,4 +332,24 @@ impl Sequence {
         pool.put(vec![], self.cache);
         let _ = self.events.send(Event::Error(e));
     }
+}
+
+/// A token that keeps the constrained output valid: EOS only once the value is complete,
+/// no special token, otherwise one whose bytes the recognizer accepts.
+fn pick_allowed(
+    sampler: &mut Sampler,
+    logits: &mut [f32],
+    history: &[u32],
+    c: &Recognizer,
+    bytes: &TokenBytes,
+    eos: &[u32],
+) -> Option<u32> {
+    let complete = c.is_complete();
+    sampler.sample_allowed(logits, history, |id| {
+        if eos.contains(&id) {
+            complete
+        } else {
+            !bytes.is_special(id) && !bytes.get(id).is_empty() && c.accepts(bytes.get(id))
+        }
+    })
 }

@@ -161,6 +161,8 @@ async fn answer(
             usage: Usage::default(),
             done: false,
             _slot: slot,
+            logprobs: Default::default(),
+            text_offset: 0,
         };
         return Ok(super::sse::response(stream));
     }
@@ -169,11 +171,13 @@ async fn answer(
     let mut choices = Vec::with_capacity(v.n);
     for _ in 0..v.n {
         let running = Running::start(client.as_ref(), req.clone(), &s.metrics);
-        let (text, stats) = collect(running).await?;
+        let (text, stats, logprobs) =
+            super::structured::collect(running, api == Api::Chat).await?;
         usage.add(&stats);
         choices.push(Choice {
             text,
             finish: stats.finish_reason,
+            logprobs: req.logprobs.map(|_| logprobs),
         });
         bump_seed(&mut req);
     }

@@ -19,6 +19,7 @@ pub mod openai;
 pub mod pool;
 pub mod queue;
 pub mod sse;
+pub mod structured;
 pub mod tools;
 
 use crate::client::GenerationClient;

@@ -3,16 +3,17 @@
 //! Ollama's shape (`{"error": "…"}`).
 
 use super::error::{body_rejection, parse_json, ApiError};
-use super::handlers::collect;
 use super::ollama_request::{self, Valid};
 use super::queue::{Running, Slot};
 use super::sse::Frames;
 use super::keep::Keep;
 use super::pool::Listing;
+use super::structured::{self, Pending};
 use super::tools::{self, ToolStream};
 use super::ServerState;
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
 use crate::chat::tools::{ParsedCall, ToolEvent, ToolFormat};
+use crate::engine::logprobs::TokenLogprobs;
 use crate::engine::{Event, FinishReason, Stats};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -151,9 +152,10 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
     let format = ToolFormat::detect(model.client.chat_template());
     let active = v.tools.apply(&mut request, format);
     let slot = s.limiter.admit().await?;
+    let want_logprobs = request.logprobs.is_some();
     let mut running = Running::start(model.client.as_ref(), request, &s.metrics);
     if !v.stream {
-        let (text, stats) = collect(running).await?;
+        let (text, stats, logprobs) = structured::collect(running, true).await?;
         drop(slot);
         let split = crate::chat::reasoning::split(&text);
         let thinking = if v.think {
@@ -163,6 +165,9 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         };
         let Some(active) = &active else {
             let mut out = object(kind, &model.id, &split.answer, &thinking, true);
+            if want_logprobs {
+                out["logprobs"] = structured::ollama_json(&logprobs);
+            }
             add_stats(&mut out, &stats, load_ms);
             return Ok(Json(out).into_response());
         };
@@ -171,6 +176,9 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         let mut out = object(kind, &model.id, content, &thinking, true);
         if !answer.calls.is_empty() {
             out["message"]["tool_calls"] = calls_json(&answer.calls);
+        }
+        if want_logprobs {
+            out["logprobs"] = structured::ollama_json(&logprobs);
         }
         add_stats(&mut out, &stats, load_ms);
         return Ok(Json(out).into_response());
@@ -192,6 +200,8 @@ async fn run(s: Arc<ServerState>, body: RawBody, kind: Kind) -> Result<Response,
         done: false,
         load_ms,
         _slot: slot,
+        want_logprobs,
+        logprobs: Pending::default(),
     };
     Ok(ndjson(lines))
 }
@@ -208,6 +218,9 @@ struct Lines {
     done: bool,
     load_ms: f64,
     _slot: Slot,
+    /// Whether the request asked for log probabilities, and the entries not yet sent.
+    want_logprobs: bool,
+    logprobs: Pending,
 }
 
 /// Calls in Ollama's shape: arguments as an object.
@@ -228,14 +241,19 @@ impl Lines {
             };
             let out = match ev {
                 Some(Event::Started { .. }) => vec![],
-                Some(Event::Token { text, .. } | Event::Text(text)) => {
-                    let pieces = self.parser.push(&text);
-                    self.pieces(pieces, false)
+                Some(Event::Token { text, logprobs, .. }) => {
+                    self.logprobs.push(logprobs);
+                    let (pieces, entries) = self.logprobs.push_text(&mut self.parser, &text);
+                    self.pieces(pieces, entries)
+                }
+                Some(Event::Text(text)) => {
+                    let (pieces, entries) = self.logprobs.push_text(&mut self.parser, &text);
+                    self.pieces(pieces, entries)
                 }
                 Some(Event::Done(stats)) => {
                     self.done = true;
-                    let rest = self.parser.finish();
-                    let mut out = self.pieces(rest, false);
+                    let (rest, entries) = self.logprobs.finish(&mut self.parser);
+                    let mut out = self.pieces(rest, entries);
                     if let Some(events) = self.tools.as_mut().map(ToolStream::finish) {
                         out.extend(self.tool_lines(events));
                     }
@@ -254,7 +272,7 @@ impl Lines {
         None
     }
 
-    fn pieces(&mut self, pieces: Vec<Piece>, done: bool) -> Vec<u8> {
+    fn pieces(&mut self, pieces: Vec<Piece>, entries: Vec<TokenLogprobs>) -> Vec<u8> {
         let (mut content, mut thinking) = (String::new(), String::new());
         let mut calls = Vec::new();
         for p in pieces {
@@ -278,9 +296,12 @@ impl Lines {
         if content.is_empty() && thinking.is_empty() && calls.is_empty() {
             return vec![];
         }
-        let mut v = object(self.kind, &self.model, &content, &thinking, done);
+        let mut v = object(self.kind, &self.model, &content, &thinking, false);
         if !calls.is_empty() {
             v["message"]["tool_calls"] = calls_json(&calls);
+        }
+        if self.want_logprobs {
+            v["logprobs"] = structured::ollama_json(&entries);
         }
         line(&v)
     }

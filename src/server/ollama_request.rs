@@ -3,6 +3,7 @@
 
 use super::error::{typed, ApiError};
 use super::openai::Defaults;
+use super::structured;
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{GenerateRequest, Prompt};
 use serde::Deserialize;
@@ -116,15 +117,10 @@ fn check(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
         let empty_str = v.as_str() == Some("");
         let empty_arr = v.as_array().is_some_and(Vec::is_empty);
         let why = match key.as_str() {
-            "format" if on && !empty_str => {
-                "structured output (`json` or a JSON schema) is not built yet"
-            }
             "images" if on && !empty_arr => "lmwb takes text only",
             "suffix" if on && !empty_str => "fill-in-the-middle is not built yet",
             "template" if on && !empty_str => "the model's own chat template is always used",
             "context" if on && !empty_arr => "the deprecated `context` token list is not supported; send the text again (lmwb reuses its cached prefix)",
-            "logprobs" if on && v != &Value::Bool(false) => "log probabilities are not returned yet",
-            "top_logprobs" if on && v != 0 => "log probabilities are not returned yet",
             "keep_alive" => match super::keep::Keep::from_json(v) {
                 Ok(_) => continue,
                 Err(e) => return Err(ApiError::invalid(key.clone(), format!("`keep_alive` {e}"))),
@@ -337,6 +333,8 @@ pub fn chat(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
             options: Default::default(),
         });
         apply_options(map, &mut req, defaults)?;
+        req.logprobs = structured::chat_logprobs(map)?;
+        req.constraint = structured::ollama_format(map)?;
         Some(req)
     };
     Ok(Valid {
@@ -385,6 +383,8 @@ pub fn generate(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError> {
         };
         let mut req = GenerateRequest::new(p);
         apply_options(map, &mut req, defaults)?;
+        req.logprobs = structured::chat_logprobs(map)?;
+        req.constraint = structured::ollama_format(map)?;
         Some(req)
     };
     Ok(Valid {

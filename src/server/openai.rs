@@ -2,6 +2,7 @@
 //! lmwb does not support is refused with a 400 naming it, never silently ignored.
 
 use super::error::{typed, ApiError};
+use super::structured;
 use crate::engine::sampler::SamplingParams;
 use crate::engine::template::{ChatMessage, Role};
 use crate::engine::{GenerateRequest, Prompt};
@@ -156,9 +157,6 @@ fn check_fields(map: &Map<String, Value>, allowed: &[&[&str]]) -> Result<(), Api
         }
         let off = value.is_null();
         let refused = match key.as_str() {
-            "logprobs" => !off && value != &Value::Bool(false),
-            "top_logprobs" => !off,
-            "response_format" => !off && value.get("type").is_none_or(|t| t != "text"),
             "logit_bias" => !off && value.as_object().is_none_or(|m| !m.is_empty()),
             "modalities" => !off && value != &serde_json::json!(["text"]),
             "suffix" => !off && value != "",
@@ -175,10 +173,6 @@ fn check_fields(map: &Map<String, Value>, allowed: &[&[&str]]) -> Result<(), Api
 
 fn reason(key: &str) -> &'static str {
     match key {
-        "logprobs" | "top_logprobs" => "log probabilities are not returned yet",
-        "response_format" => {
-            "structured output (json_object, json_schema) is not built yet; only {\"type\": \"text\"} is accepted"
-        }
         "logit_bias" => "logit bias is not applied yet",
         "modalities" => "lmwb generates text only",
         "suffix" => "fill-in-the-middle is not built yet",
@@ -417,6 +411,8 @@ pub fn chat_request(body: &Value, defaults: &Defaults) -> Result<Valid, ApiError
     let prompt = Prompt::chat(messages);
     let mut valid = build(map, prompt, defaults)?;
     valid.tools = tools;
+    valid.request.logprobs = structured::chat_logprobs(map)?;
+    valid.request.constraint = structured::response_format(map)?;
     Ok(valid)
 }
 
@@ -473,7 +469,9 @@ pub fn completion_request(body: &Value, defaults: &Defaults) -> Result<Valid, Ap
     if empty {
         return Err(ApiError::invalid("prompt", "`prompt` is empty"));
     }
-    build(map, prompt, defaults)
+    let mut valid = build(map, prompt, defaults)?;
+    valid.request.logprobs = structured::completion_logprobs(map)?;
+    Ok(valid)
 }
 
 /// The single prompt of a list (several prompts per request are not built yet).

@@ -4,9 +4,11 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::queue::{Running, Slot};
+use super::structured::{self, Pending};
 use super::tools::{Active, ToolStream};
-use crate::chat::reasoning::{Channel, ChannelParser};
+use crate::chat::reasoning::{Channel, ChannelParser, Piece};
 use crate::chat::tools::{ParsedCall, ToolEvent};
+use crate::engine::logprobs::TokenLogprobs;
 use crate::client::GenerationClient;
 use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
 use axum::body::{Body, Bytes};
@@ -75,6 +77,11 @@ impl Meta {
 
     /// One streamed chunk for choice `index`.
     fn chunk(&self, index: usize, delta: Delta, finish: Option<&str>) -> Bytes {
+        self.chunk_lp(index, delta, finish, Value::Null)
+    }
+
+    /// One streamed chunk carrying `logprobs` (`null` when none).
+    fn chunk_lp(&self, index: usize, delta: Delta, finish: Option<&str>, logprobs: Value) -> Bytes {
         let choice = match self.api {
             Api::Chat => {
                 let delta = match delta {
@@ -90,14 +97,14 @@ impl Meta {
                         "index": index, "function": {"arguments": arguments},
                     }]}),
                 };
-                json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": finish})
+                json!({"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
             }
             Api::Completion => {
                 let text = match delta {
                     Delta::Text(_, t) => t,
                     _ => String::new(),
                 };
-                json!({"index": index, "text": text, "logprobs": null, "finish_reason": finish})
+                json!({"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish})
             }
         };
         let mut v = self.envelope(true, json!([choice]));
@@ -162,6 +169,8 @@ impl Usage {
 pub struct Choice {
     pub text: String,
     pub finish: FinishReason,
+    /// The answer's tokens, when the request asked for log probabilities.
+    pub logprobs: Option<Vec<TokenLogprobs>>,
 }
 
 /// The non-stream body: reasoning split out of the answer into `reasoning_content`.
@@ -190,10 +199,15 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
                     if !reasoning.is_empty() {
                         message["reasoning_content"] = json!(reasoning);
                     }
-                    json!({"index": i, "message": message, "logprobs": null, "finish_reason": finish})
+                    let lp = c.logprobs.as_deref().map_or(Value::Null, structured::chat_json);
+                    json!({"index": i, "message": message, "logprobs": lp, "finish_reason": finish})
                 }
                 Api::Completion => {
-                    json!({"index": i, "text": c.text, "logprobs": null, "finish_reason": finish})
+                    let lp = c
+                        .logprobs
+                        .as_deref()
+                        .map_or(Value::Null, |e| structured::completion_json(e, &mut 0));
+                    json!({"index": i, "text": c.text, "logprobs": lp, "finish_reason": finish})
                 }
             }
         })
@@ -228,6 +242,9 @@ pub struct Stream {
     pub tools: Option<ToolStream>,
     /// Tool calls sent for the current choice.
     pub calls_sent: usize,
+    /// Log-probability entries not yet sent, and (completions) the text offset reached.
+    pub logprobs: Pending,
+    pub text_offset: usize,
     pub usage: Usage,
     pub done: bool,
     pub _slot: Slot,
@@ -273,7 +290,11 @@ impl Stream {
                 Api::Chat => Some(self.meta.chunk(i, Delta::Role, None)),
                 Api::Completion => None,
             },
-            Event::Token { text, .. } | Event::Text(text) => self.text(text),
+            Event::Token { text, logprobs, .. } => {
+                self.logprobs.push(logprobs);
+                self.text(text)
+            }
+            Event::Text(text) => self.text(text),
             Event::Done(stats) => Some(self.finish(&stats)),
             Event::Error(e) => Some(self.fail(e.into())),
         }
@@ -283,37 +304,60 @@ impl Stream {
         if text.is_empty() {
             return None;
         }
-        let pieces = match self.meta.api {
-            Api::Chat => self.parser.push(&text),
+        let (pieces, entries) = match self.meta.api {
+            Api::Chat => self.logprobs.push_text(&mut self.parser, &text),
             Api::Completion => {
-                return Some(
-                    self.meta
-                        .chunk(self.index, Delta::Text(Channel::Final, text), None),
-                )
+                let lp = match self.request.logprobs {
+                    Some(_) => {
+                        structured::completion_json(&self.logprobs.take(), &mut self.text_offset)
+                    }
+                    None => Value::Null,
+                };
+                let delta = Delta::Text(Channel::Final, text);
+                return Some(self.meta.chunk_lp(self.index, delta, None, lp));
             }
         };
         let mut out = Vec::new();
-        self.pieces(pieces, &mut out);
+        let mut entries = Some(entries);
+        self.pieces(pieces, &mut entries, &mut out);
         (!out.is_empty()).then(|| Bytes::from(out))
     }
 
-    /// Frames for channel pieces; the answer's go through the tool-call reader first.
-    fn pieces(&mut self, pieces: Vec<crate::chat::reasoning::Piece>, out: &mut Vec<u8>) {
+    /// Frames for channel pieces; the answer's go through the tool-call reader first, and
+    /// its first text chunk carries the pending log probabilities.
+    fn pieces(
+        &mut self,
+        pieces: Vec<Piece>,
+        entries: &mut Option<Vec<TokenLogprobs>>,
+        out: &mut Vec<u8>,
+    ) {
         for p in pieces.into_iter().filter(|p| !p.text.is_empty()) {
             let events = match (&mut self.tools, p.channel) {
                 (Some(t), Channel::Final) => t.push(&p.text),
                 _ => vec![ToolEvent::Text(p.text)],
             };
-            self.tool_events(p.channel, events, out);
+            self.tool_events(p.channel, events, entries, out);
         }
     }
 
-    fn tool_events(&mut self, channel: Channel, events: Vec<ToolEvent>, out: &mut Vec<u8>) {
+    fn tool_events(
+        &mut self,
+        channel: Channel,
+        events: Vec<ToolEvent>,
+        entries: &mut Option<Vec<TokenLogprobs>>,
+        out: &mut Vec<u8>,
+    ) {
         let i = self.index;
         for e in events {
             match e {
                 ToolEvent::Text(t) => {
-                    out.extend_from_slice(&self.meta.chunk(i, Delta::Text(channel, t), None))
+                    let lp = match (channel, self.request.logprobs) {
+                        (Channel::Final, Some(_)) => entries
+                            .take()
+                            .map_or(Value::Null, |e| structured::chat_json(&e)),
+                        _ => Value::Null,
+                    };
+                    out.extend_from_slice(&self.meta.chunk_lp(i, Delta::Text(channel, t), None, lp))
                 }
                 ToolEvent::Call(c) => {
                     let index = self.calls_sent;
@@ -337,12 +381,15 @@ impl Stream {
         self.usage.add(stats);
         let mut out = Vec::new();
         if self.meta.api == Api::Chat {
-            let pieces = self.parser.finish();
-            self.pieces(pieces, &mut out);
+            let (rest, entries) = self.logprobs.finish(&mut self.parser);
+            let mut entries = Some(entries);
+            self.pieces(rest, &mut entries, &mut out);
             if let Some(events) = self.tools.as_mut().map(ToolStream::finish) {
-                self.tool_events(Channel::Final, events, &mut out);
+                self.tool_events(Channel::Final, events, &mut entries, &mut out);
             }
         }
+        self.logprobs = Pending::default();
+        self.text_offset = 0;
         let reason = match self.calls_sent {
             0 => finish_reason(stats.finish_reason),
             _ => "tool_calls",

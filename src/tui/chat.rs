@@ -98,6 +98,8 @@ impl ChatState {
             stop: vec![],
             max_kv_size: self.settings.max_kv_size,
             ignore_eos: false,
+            logprobs: None,
+            constraint: None,
         }
     }
 

@@ -52,12 +52,14 @@ pub enum TokenizerError {
 type Result<T> = std::result::Result<T, TokenizerError>;
 
 mod build;
+mod bytes;
 mod gguf;
 mod pre;
 #[cfg(test)]
 mod tests;
 
 use build::*;
+pub use bytes::TokenBytes;
 pub use gguf::GgufVocab;
 pub use pre::PRE_TOKENIZERS;
 use pre::*;
