@@ -221,6 +221,12 @@ async fn unknown_and_chat_models_are_refused_in_openai_shape() {
     let e = assert_error(&r, StatusCode::BAD_REQUEST);
     assert_eq!(e["param"], "model");
     assert!(e["message"].as_str().unwrap().contains("chat model"), "{e}");
+    // ... and the other way round: chat with the embedding model says where it belongs.
+    let chat = json!({"model": EMBED_MODEL, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = send(&app, post("/v1/chat/completions", &chat)).await;
+    let e = assert_error(&r, StatusCode::BAD_REQUEST);
+    assert_eq!(e["code"], "model_not_supported");
+    assert!(e["message"].as_str().unwrap().contains("/v1/embeddings"), "{e}");
     // A server without an embedding model says how to get one.
     let app = lmwb::server::router(state_with(Some(embed_fake::chat_model()), false));
     let r = send(&app, post("/v1/embeddings", &body(json!({"model": "x"})))).await;

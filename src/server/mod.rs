@@ -201,6 +201,15 @@ impl ServerState {
         id: &str,
         keep: Option<keep::Keep>,
     ) -> Result<pool::Lease, ApiError> {
+        if self.pool.lookup(id).is_err() && self.embedders().iter().any(|e| e.id == id) {
+            return Err(ApiError {
+                code: Some("model_not_supported"),
+                ..ApiError::invalid(
+                    "model",
+                    format!("`{id}` is an embedding model and does not generate text; call /v1/embeddings (or /api/embed) with it"),
+                )
+            });
+        }
         self.pool.acquire(id, keep).await
     }
 }
