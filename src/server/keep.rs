@@ -29,7 +29,10 @@ impl Keep {
             Value::Null => Ok(None),
             Value::Number(n) => Ok(Some(Keep::from_secs(n.as_f64().unwrap_or(0.0)))),
             Value::String(s) => Keep::parse(s).map(Some),
-            _ => Err("must be a duration string (\"5m\", \"1h30m\", \"-1\") or a number of seconds".into()),
+            _ => Err(
+                "must be a duration string (\"5m\", \"1h30m\", \"-1\") or a number of seconds"
+                    .into(),
+            ),
         }
     }
 
@@ -125,7 +128,13 @@ mod tests {
 
     #[test]
     fn bad_durations_are_refused_with_an_example() {
-        for v in [json!("5 minutes"), json!("m5"), json!(""), json!("1x"), json!(true)] {
+        for v in [
+            json!("5 minutes"),
+            json!("m5"),
+            json!(""),
+            json!("1x"),
+            json!(true),
+        ] {
             let e = Keep::from_json(&v).unwrap_err();
             assert!(e.contains("5m"), "{v}: {e}");
         }

@@ -168,6 +168,8 @@ pub struct ModelPool(Arc<Shared>);
 
 /// How long a registry scan is trusted before `/v1/models` looks again.
 const CATALOG_FRESH: Duration = Duration::from_secs(5);
+/// How soon a request for a name not listed may make the pool look at the disk again.
+const RESCAN_AFTER: Duration = Duration::from_secs(1);
 
 impl ModelPool {
     /// A pool that loads what `loader` finds; `None`: only models added by hand.
@@ -241,7 +243,13 @@ impl ModelPool {
         let cached = {
             let st = self.state();
             match &st.catalog {
-                Some((at, list)) if !refresh && at.elapsed() < CATALOG_FRESH => Some(list.clone()),
+                // A miss looks again, but at most once a second (a client sending made-up
+                // names must not make the server read the disk for each one).
+                Some((at, list))
+                    if at.elapsed() < if refresh { RESCAN_AFTER } else { CATALOG_FRESH } =>
+                {
+                    Some(list.clone())
+                }
                 _ => None,
             }
         };
@@ -254,7 +262,9 @@ impl ModelPool {
                         .scan()
                         .iter()
                         .filter(|r| {
-                            r.info.as_ref().map_or(true, |i| i.kind != ModelKind::Embedding)
+                            r.info
+                                .as_ref()
+                                .map_or(true, |i| i.kind != ModelKind::Embedding)
                         })
                         .map(Listing::of_row)
                         .collect(),
@@ -298,7 +308,9 @@ impl ModelPool {
             .map(|s| LoadedModel {
                 listing: s.listing.clone(),
                 client: s.client.clone(),
-                expires: s.expires.map(|e| now.1 + e.saturating_duration_since(now.0)),
+                expires: s
+                    .expires
+                    .map(|e| now.1 + e.saturating_duration_since(now.0)),
                 requests_running: s.users,
                 load_ms: s.load_ms,
             })
