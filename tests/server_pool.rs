@@ -85,6 +85,15 @@ fn limits(max_loaded: usize, budget: Option<u64>, ttl: Keep) -> PoolConfig {
 
 const LONG: Keep = Keep::For(Duration::from_secs(600));
 
+/// The `key` of every object in the JSON list `list`.
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[key].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn chat_for(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]})
 }
@@ -97,12 +106,7 @@ impl Registry {
     async fn ps(&self) -> Vec<String> {
         let r = send(&self.app, get("/api/ps")).await;
         assert_eq!(r.status, StatusCode::OK);
-        r.json()["models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["name"].as_str().unwrap().to_string())
-            .collect()
+        names(&r.json()["models"], "name")
     }
 
     fn loads(&self, name: &str) -> usize {
@@ -114,12 +118,7 @@ impl Registry {
 async fn a_model_loads_on_its_first_request_and_stays_for_the_next() {
     let r = registry(&["alpha", "beta"], 1000, limits(3, None, LONG), Duration::ZERO);
     let listed = send(&r.app, get("/v1/models")).await.json();
-    let ids: Vec<&str> = listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = names(&listed["data"], "id");
     assert_eq!(ids, ["alpha", "beta"], "everything servable is listed before it loads");
     assert!(r.ps().await.is_empty(), "nothing is loaded yet");
 
@@ -237,13 +236,7 @@ async fn idle_models_unload_after_the_ttl_and_keep_alive_overrides_it() {
         );
     }
     let ps = send(&r.app, get("/api/ps")).await.json();
-    let names: Vec<&str> = ps["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a", "b"], "`c` went at once");
+    assert_eq!(names(&ps["models"], "name"), ["a", "b"], "`c` went at once");
     let year = |m: &Value| m["expires_at"].as_str().unwrap()[..4].parse::<u32>().unwrap();
     assert!(year(&ps["models"][1]) > 2200, "kept for good: {}", ps["models"][1]);
     assert!(year(&ps["models"][0]) < 2200);
