@@ -35,10 +35,7 @@ fn once(dir: &std::path::Path) -> (f64, f64, usize) {
     std::fs::write(&spec_path, spec_text()).unwrap();
     let spec = ValidSpec::load(&spec_path, None).unwrap();
     let models = (0..MODELS)
-        .map(|i| ModelRef {
-            name: format!("fake-model-{i}"),
-            path: dir.join(format!("m{i}.gguf")),
-        })
+        .map(|i| ModelRef::local(format!("fake-model-{i}"), dir.join(format!("m{i}.gguf"))))
         .collect();
     let plan = Plan::build(
         &spec,

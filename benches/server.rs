@@ -181,7 +181,16 @@ fn main() {
         sample_sd(&http)
     );
     println!("| server overhead | {overhead:.1} % |");
-    println!("| {CONCURRENT} concurrent streams ({CONCURRENT_TOKENS} tokens): TTFT p50 | {} ms |", ms(&p50s));
-    println!("| {CONCURRENT} concurrent streams: TTFT p99 | {} ms |", ms(&p99s));
-    println!("| {CONCURRENT} concurrent streams: all done | {} ms |", ms(&walls));
+    println!(
+        "| {CONCURRENT} concurrent streams ({CONCURRENT_TOKENS} tokens): TTFT p50 | {} ms |",
+        ms(&p50s)
+    );
+    println!(
+        "| {CONCURRENT} concurrent streams: TTFT p99 | {} ms |",
+        ms(&p99s)
+    );
+    println!(
+        "| {CONCURRENT} concurrent streams: all done | {} ms |",
+        ms(&walls)
+    );
 }

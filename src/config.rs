@@ -36,6 +36,8 @@ pub struct Config {
     pub sampling: SamplingDefaults,
     /// `[server]`: how `lmwb serve` loads models on demand.
     pub server: ServerSettings,
+    /// `[[backends]]`: remote servers `-m NAME/MODEL` reaches.
+    pub backends: Vec<crate::client::backend::BackendConfig>,
     /// Action name → key names (see `[keymap]` in config.toml).
     pub keymap: std::collections::BTreeMap<String, KeyList>,
 }
@@ -160,6 +162,13 @@ fn env_table(
         let Some(key) = var.strip_prefix("LMWB_").map(str::to_ascii_lowercase) else {
             continue;
         };
+        if key == "backends" {
+            return Err(ConfigError::Env {
+                var,
+                value: raw,
+                why: "backends are tables: write them as [[backends]] in the config file".into(),
+            });
+        }
         let (table, field, default) = if let Some(d) = defaults.get(&key).filter(|v| !v.is_table())
         {
             (None, key.clone(), d)
@@ -230,7 +239,9 @@ impl Config {
             check_keys(&defaults, &user, "").map_err(ferr)?;
             merge(&mut table, user);
             // Types are checked here so the message names this file.
-            Config::deserialize(Value::Table(table.clone())).map_err(|e| ferr(e.to_string()))?;
+            let c = Config::deserialize(Value::Table(table.clone()))
+                .map_err(|e| ferr(e.to_string()))?;
+            crate::client::backend::check(&c.backends).map_err(ferr)?;
         }
         merge(&mut table, env_table(&defaults, env)?);
         Config::deserialize(Value::Table(table)).map_err(|e| ConfigError::Env {

@@ -1,5 +1,6 @@
 //! lmwb: a local-LLM workbench. The library holds everything; `main.rs` only dispatches.
 
+pub mod artifacts;
 pub mod batch;
 pub mod bench;
 pub mod chat;

@@ -50,7 +50,10 @@ fn rss_anon() -> usize {
 fn argmax(l: &[f32]) -> u32 {
     l.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+        )
         .0 as u32
 }
 
@@ -60,23 +63,46 @@ fn decode_steps_allocate_nothing_and_weights_stay_mapped() {
     let file = std::fs::metadata(&path).expect("the default model").len() as usize;
     let before = rss_anon();
     let m = load(&path, &LoadOptions::default()).unwrap();
-    assert!(m.model.uses_cpu_path(), "the default model runs on lmwb's CPU forward");
+    assert!(
+        m.model.uses_cpu_path(),
+        "the default model runs on lmwb's CPU forward"
+    );
     let layers = m.model.cfg.n_layers;
 
     // Two sequences: prefill each, then decode them together; the logits buffer is kept.
-    let prompts: [&[u32]; 2] = [&[1, 9690, 198, 2683, 359, 253], &[1, 4093, 198, 19556, 28, 2]];
+    let prompts: [&[u32]; 2] = [
+        &[1, 9690, 198, 2683, 359, 253],
+        &[1, 4093, 198, 19556, 28, 2],
+    ];
     let mut caches = [KvCache::new(layers, None), KvCache::new(layers, None)];
     let mut logits = Vec::new();
     let mut next = [0u32; 2];
     for (i, (p, c)) in prompts.iter().zip(caches.iter_mut()).enumerate() {
-        m.model.forward_batch_into(&mut [SeqStep { tokens: p, cache: c }], &mut logits).unwrap();
+        m.model
+            .forward_batch_into(
+                &mut [SeqStep {
+                    tokens: p,
+                    cache: c,
+                }],
+                &mut logits,
+            )
+            .unwrap();
         next[i] = argmax(&logits);
     }
     let vocab = logits.len();
     let step = |next: &mut [u32; 2], caches: &mut [KvCache; 2], logits: &mut Vec<f32>| {
         let [a, b] = caches;
         let (ta, tb) = ([next[0]], [next[1]]);
-        let mut steps = [SeqStep { tokens: &ta, cache: a }, SeqStep { tokens: &tb, cache: b }];
+        let mut steps = [
+            SeqStep {
+                tokens: &ta,
+                cache: a,
+            },
+            SeqStep {
+                tokens: &tb,
+                cache: b,
+            },
+        ];
         m.model.forward_batch_into(&mut steps, logits).unwrap();
         next[0] = argmax(&logits[..vocab]);
         next[1] = argmax(&logits[vocab..]);
@@ -90,7 +116,10 @@ fn decode_steps_allocate_nothing_and_weights_stay_mapped() {
         step(&mut next, &mut caches, &mut logits);
     }
     let during = ALLOCS.load(Ordering::Relaxed) - start;
-    assert_eq!(during, 0, "32 batched decode steps made {during} allocations");
+    assert_eq!(
+        during, 0,
+        "32 batched decode steps made {during} allocations"
+    );
 
     // The weights are the mapped file's pages, not copies: anonymous memory grew by the
     // tokenizer, the scratch buffers and two small KV caches — well under the file size.
@@ -102,5 +131,8 @@ fn decode_steps_allocate_nothing_and_weights_stay_mapped() {
         kv as f64 / 1e6,
         file as f64 / 1e6
     );
-    assert!(grown < kv + file / 5, "anonymous memory grew by {grown} bytes for a {file}-byte file");
+    assert!(
+        grown < kv + file / 5,
+        "anonymous memory grew by {grown} bytes for a {file}-byte file"
+    );
 }

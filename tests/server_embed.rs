@@ -226,7 +226,10 @@ async fn unknown_and_chat_models_are_refused_in_openai_shape() {
     let r = send(&app, post("/v1/chat/completions", &chat)).await;
     let e = assert_error(&r, StatusCode::BAD_REQUEST);
     assert_eq!(e["code"], "model_not_supported");
-    assert!(e["message"].as_str().unwrap().contains("/v1/embeddings"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("/v1/embeddings"),
+        "{e}"
+    );
     // A server without an embedding model says how to get one.
     let app = lmwb::server::router(state_with(Some(embed_fake::chat_model()), false));
     let r = send(&app, post("/v1/embeddings", &body(json!({"model": "x"})))).await;

@@ -154,29 +154,39 @@ async fn every_bad_chat_request_is_a_4xx_in_openai_shape_naming_the_field() {
             Some("response_format.json_schema"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}})),
+            chat_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+            ),
             StatusCode::BAD_REQUEST,
             Some("response_format.json_schema.schema"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "strict": "yes"}}})),
+            chat_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "strict": "yes"}}}),
+            ),
             StatusCode::BAD_REQUEST,
             Some("response_format.json_schema.strict"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "extra": 1}}})),
+            chat_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}, "extra": 1}}}),
+            ),
             StatusCode::BAD_REQUEST,
             Some("response_format.json_schema.extra"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
-                "type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}}}})),
+            chat_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
+                "type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}}}}),
+            ),
             StatusCode::BAD_REQUEST,
             Some("response_format.json_schema.schema.properties.age.minimum"),
         ),
         (
-            chat_body(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
-                "type": "string", "format": "date"}}}})),
+            chat_body(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": {
+                "type": "string", "format": "date"}}}}),
+            ),
             StatusCode::BAD_REQUEST,
             Some("response_format.json_schema.schema.format"),
         ),

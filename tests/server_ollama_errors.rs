@@ -28,13 +28,19 @@ async fn unsupported_fields_are_refused_by_name() {
         ("/api/chat", chat(json!({"format": "yaml"})), "format"),
         (
             "/api/chat",
-            chat(json!({"format": {"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}}})),
+            chat(
+                json!({"format": {"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}}}),
+            ),
             "format.properties.a.pattern",
         ),
         ("/api/generate", gen(json!({"format": 3})), "format"),
         ("/api/chat", chat(json!({"think": "high"})), "think"),
         ("/api/chat", chat(json!({"logprobs": "yes"})), "logprobs"),
-        ("/api/chat", chat(json!({"top_logprobs": 2})), "top_logprobs"),
+        (
+            "/api/chat",
+            chat(json!({"top_logprobs": 2})),
+            "top_logprobs",
+        ),
         (
             "/api/generate",
             gen(json!({"logprobs": true, "top_logprobs": 21})),

@@ -46,17 +46,23 @@ fn registry(names: &[&str], size: u64, config: PoolConfig, delay: Duration) -> R
         make: Box::new(move |row: &ModelRow| {
             *counted.lock().unwrap().entry(row.name.clone()).or_default() += 1;
             if row.name.starts_with("broken") {
-                return Err(format!("{}: not a GGUF file (bad magic)", row.path.display()));
+                return Err(format!(
+                    "{}: not a GGUF file (bad magic)",
+                    row.path.display()
+                ));
             }
             // A load takes a moment, so concurrent first requests overlap.
             std::thread::sleep(Duration::from_millis(50));
-            let fake = FakeClient::new(&row.name, vec![Script::text("hello there")])
-                .with_delay(delay);
+            let fake =
+                FakeClient::new(&row.name, vec![Script::text("hello there")]).with_delay(delay);
             Ok(Arc::new(fake) as Arc<dyn GenerationClient>)
         }),
     };
     let pool = ModelPool::new(Some(Arc::new(loader)), config);
-    let state = Arc::new(ServerState::with_pool(&ServerConfig::default(), pool.clone()));
+    let state = Arc::new(ServerState::with_pool(
+        &ServerConfig::default(),
+        pool.clone(),
+    ));
     Registry {
         pool,
         app: router(state),
@@ -116,10 +122,19 @@ impl Registry {
 
 #[tokio::test]
 async fn a_model_loads_on_its_first_request_and_stays_for_the_next() {
-    let r = registry(&["alpha", "beta"], 1000, limits(3, None, LONG), Duration::ZERO);
+    let r = registry(
+        &["alpha", "beta"],
+        1000,
+        limits(3, None, LONG),
+        Duration::ZERO,
+    );
     let listed = send(&r.app, get("/v1/models")).await.json();
     let ids = names(&listed["data"], "id");
-    assert_eq!(ids, ["alpha", "beta"], "everything servable is listed before it loads");
+    assert_eq!(
+        ids,
+        ["alpha", "beta"],
+        "everything servable is listed before it loads"
+    );
     assert!(r.ps().await.is_empty(), "nothing is loaded yet");
 
     let first = r.chat("alpha").await;
@@ -133,7 +148,10 @@ async fn a_model_loads_on_its_first_request_and_stays_for_the_next() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(ms >= 40.0, "the load took the loader's 50 ms, reported {ms}");
+    assert!(
+        ms >= 40.0,
+        "the load took the loader's 50 ms, reported {ms}"
+    );
     let second = r.chat("alpha").await;
     assert_eq!(second.status, StatusCode::OK);
     assert!(
@@ -165,7 +183,12 @@ async fn an_unknown_model_is_404_naming_what_can_be_served() {
 
 #[tokio::test]
 async fn the_count_limit_evicts_the_least_recently_used_idle_model() {
-    let r = registry(&["a", "b", "c"], 1000, limits(2, None, LONG), Duration::ZERO);
+    let r = registry(
+        &["a", "b", "c"],
+        1000,
+        limits(2, None, LONG),
+        Duration::ZERO,
+    );
     for m in ["a", "b", "a", "c"] {
         assert_eq!(r.chat(m).await.status, StatusCode::OK);
     }
@@ -174,12 +197,21 @@ async fn the_count_limit_evicts_the_least_recently_used_idle_model() {
     loaded.sort();
     assert_eq!(loaded, ["a", "c"]);
     assert_eq!(r.chat("b").await.status, StatusCode::OK);
-    assert_eq!(r.loads("b"), 2, "an evicted model loads again when asked for");
+    assert_eq!(
+        r.loads("b"),
+        2,
+        "an evicted model loads again when asked for"
+    );
 }
 
 #[tokio::test]
 async fn the_memory_budget_evicts_and_refuses_a_model_larger_than_itself() {
-    let r = registry(&["a", "b"], 600, limits(5, Some(1000), LONG), Duration::ZERO);
+    let r = registry(
+        &["a", "b"],
+        600,
+        limits(5, Some(1000), LONG),
+        Duration::ZERO,
+    );
     assert_eq!(r.chat("a").await.status, StatusCode::OK);
     assert_eq!(r.chat("b").await.status, StatusCode::OK);
     assert_eq!(r.ps().await, ["b"], "600 + 600 bytes do not fit in 1000");
@@ -225,7 +257,12 @@ async fn a_model_answering_a_request_is_never_evicted() {
 #[tokio::test]
 async fn idle_models_unload_after_the_ttl_and_keep_alive_overrides_it() {
     let short = Keep::For(Duration::from_secs(1));
-    let r = registry(&["a", "b", "c"], 1000, limits(5, None, short), Duration::ZERO);
+    let r = registry(
+        &["a", "b", "c"],
+        1000,
+        limits(5, None, short),
+        Duration::ZERO,
+    );
     assert_eq!(r.chat("a").await.status, StatusCode::OK);
     // Ollama's keep_alive: -1 keeps `b` for good, 0 unloads `c` as soon as it answered.
     for (m, keep) in [("b", json!(-1)), ("c", json!(0))] {
@@ -237,8 +274,16 @@ async fn idle_models_unload_after_the_ttl_and_keep_alive_overrides_it() {
     }
     let ps = send(&r.app, get("/api/ps")).await.json();
     assert_eq!(names(&ps["models"], "name"), ["a", "b"], "`c` went at once");
-    let year = |m: &Value| m["expires_at"].as_str().unwrap()[..4].parse::<u32>().unwrap();
-    assert!(year(&ps["models"][1]) > 2200, "kept for good: {}", ps["models"][1]);
+    let year = |m: &Value| {
+        m["expires_at"].as_str().unwrap()[..4]
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert!(
+        year(&ps["models"][1]) > 2200,
+        "kept for good: {}",
+        ps["models"][1]
+    );
     assert!(year(&ps["models"][0]) < 2200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     r.pool.reap();
@@ -248,7 +293,9 @@ async fn idle_models_unload_after_the_ttl_and_keep_alive_overrides_it() {
     let mut body = chat_for("a");
     body["ttl"] = json!(-1);
     assert_eq!(
-        send(&r.app, post("/v1/chat/completions", &body)).await.status,
+        send(&r.app, post("/v1/chat/completions", &body))
+            .await
+            .status,
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -281,8 +328,7 @@ async fn an_empty_ollama_prompt_loads_and_keep_alive_zero_unloads() {
 #[tokio::test]
 async fn concurrent_first_requests_load_the_model_once() {
     let r = registry(&["a"], 1000, limits(3, None, LONG), Duration::ZERO);
-    let replies =
-        futures_util::future::join_all((0..6).map(|_| r.chat("a"))).await;
+    let replies = futures_util::future::join_all((0..6).map(|_| r.chat("a"))).await;
     for reply in replies {
         assert_eq!(reply.status, StatusCode::OK);
     }
@@ -291,17 +337,28 @@ async fn concurrent_first_requests_load_the_model_once() {
 
 #[tokio::test]
 async fn a_model_that_fails_to_load_answers_in_shape_and_health_says_degraded() {
-    let r = registry(&["broken", "good"], 1000, limits(3, None, LONG), Duration::ZERO);
+    let r = registry(
+        &["broken", "good"],
+        1000,
+        limits(3, None, LONG),
+        Duration::ZERO,
+    );
     let e = r.chat("broken").await;
     let err = assert_error(&e, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(err["code"], "model_load_failed");
-    assert!(err["message"].as_str().unwrap().contains("bad magic"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("bad magic"),
+        "{err}"
+    );
     let o = send(&r.app, post("/api/chat", &chat_for("broken"))).await;
     assert!(o.json()["error"].as_str().unwrap().contains("bad magic"));
     let h = send(&r.app, get("/health")).await;
     assert_eq!(h.status, StatusCode::OK);
     assert_eq!(h.json()["status"], "degraded");
-    assert!(h.json()["last_load_error"].as_str().unwrap().contains("broken"));
+    assert!(h.json()["last_load_error"]
+        .as_str()
+        .unwrap()
+        .contains("broken"));
     assert_eq!(r.chat("good").await.status, StatusCode::OK);
     assert_eq!(send(&r.app, get("/health")).await.json()["status"], "ready");
 }

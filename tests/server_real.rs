@@ -192,9 +192,15 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
     assert_eq!(r["stream_usage"], 12);
     assert_eq!(r["one_id"], 1);
     assert_eq!(r["finish"], "length");
-    assert_eq!(r["ids"][0], MODEL, "the model -m names first, then the registry's");
+    assert_eq!(
+        r["ids"][0], MODEL,
+        "the model -m names first, then the registry's"
+    );
     // The embedding model (scripts/fetch-models.sh fetches it) is served too.
-    assert!(r["ids"].as_array().unwrap().contains(&json!("all-minilm-l6-v2")));
+    assert!(r["ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("all-minilm-l6-v2")));
     assert!(!r["completion"].as_str().unwrap().is_empty());
     assert_eq!(r["missing"], 404);
     assert_eq!(r["refused"], json!(["BadRequestError", 400, "functions"]));
@@ -435,7 +441,12 @@ print(json.dumps({{
     );
     let r = python(&sdk);
     let text = r["text"].as_str().unwrap();
-    let bytes: Vec<u8> = r["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    let bytes: Vec<u8> = r["bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
     assert_eq!(String::from_utf8(bytes).unwrap(), text, "{r}");
     assert_eq!(r["tops"], json!(vec![3; 8]), "{r}");
     assert_eq!(r["chosen_is_top"], true, "{r}");
@@ -462,6 +473,9 @@ print(json.dumps({{
     let v: Value = serde_json::from_str(reply["response"].as_str().unwrap()).unwrap();
     assert!(v["color"].is_string(), "{reply}");
     assert_eq!(reply["done_reason"], "stop");
-    assert_eq!(reply["logprobs"].as_array().unwrap().len(), reply["eval_count"].as_u64().unwrap() as usize);
+    assert_eq!(
+        reply["logprobs"].as_array().unwrap().len(),
+        reply["eval_count"].as_u64().unwrap() as usize
+    );
     server.stop();
 }

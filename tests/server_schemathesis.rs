@@ -21,7 +21,9 @@ const KEY: &str = "schemathesis-key";
 fn schemathesis() -> Command {
     const RUN: &str = "import sys; from schemathesis.cli import schemathesis as st; \
                        sys.argv[0] = 'schemathesis'; sys.exit(st())";
-    let probe = Command::new("python3").args(["-c", RUN, "--version"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", RUN, "--version"])
+        .output();
     assert!(
         probe.is_ok_and(|o| o.status.success()),
         "schemathesis is missing: run `bash scripts/test.sh` (it installs it with pip)"
@@ -55,7 +57,12 @@ fn schemathesis_finds_no_failure_on_the_openai_routes() {
         .current_dir(report.path())
         .args(["run", spec])
         .arg(format!("--url=http://{}/v1", handle.addr()))
-        .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
+        .args([
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
         .args(["--max-examples", "25", "--seed", "20261201"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--workers", "1", "--request-timeout", "30"])

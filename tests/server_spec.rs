@@ -177,11 +177,18 @@ async fn logprobs_conform_to_the_openai_schemas() {
     let app = app(fake(vec![Script::text("The answer is Paris.")]));
     let body = chat_body(json!({"logprobs": true, "top_logprobs": 3, "n": 2}));
     let v = send(&app, post("/v1/chat/completions", &body)).await.json();
-    assert!(v["choices"][1]["logprobs"]["content"][0]["top_logprobs"][2].is_object(), "{v}");
+    assert!(
+        v["choices"][1]["logprobs"]["content"][0]["top_logprobs"][2].is_object(),
+        "{v}"
+    );
     assert_conforms("CreateChatCompletionResponse", &v);
     let body = chat_body(json!({"logprobs": true, "top_logprobs": 1, "stream": true}));
-    let chunks = send(&app, post("/v1/chat/completions", &body)).await.chunks();
-    assert!(chunks.iter().any(|c| c["choices"][0]["logprobs"]["content"].is_array()));
+    let chunks = send(&app, post("/v1/chat/completions", &body))
+        .await
+        .chunks();
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["logprobs"]["content"].is_array()));
     for chunk in chunks {
         assert_conforms("CreateChatCompletionStreamResponse", &chunk);
     }

@@ -119,7 +119,10 @@ fn cpu_forward_equals_tensor_forward_and_batches_exactly() {
             let q = t.tmp.path().join(format!("tiny-{to:?}.gguf"));
             requantize_gguf(&t.gguf, &q, to).unwrap();
             let fast = load_ok(&q);
-            assert!(fast.model.uses_cpu_path(), "{arch:?} {to:?}: not on the CPU path");
+            assert!(
+                fast.model.uses_cpu_path(),
+                "{arch:?} {to:?}: not on the CPU path"
+            );
             let mut slow = load_ok(&q);
             slow.model.drop_cpu_path();
             let ids = prompt_ids(&fast);
@@ -127,7 +130,10 @@ fn cpu_forward_equals_tensor_forward_and_batches_exactly() {
             let (ls, ts) = greedy(&slow, &ids, 8);
             assert_eq!(tf, ts, "{arch:?} {to:?}: tokens differ");
             for (a, b) in lf.iter().zip(&ls) {
-                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{arch:?} {to:?}: logits differ");
+                assert!(
+                    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{arch:?} {to:?}: logits differ"
+                );
             }
             // Two sequences in one step (a prompt chunk and a one-token step) each get
             // the logits they get alone.
@@ -137,14 +143,30 @@ fn cpu_forward_equals_tensor_forward_and_batches_exactly() {
             let both = fast
                 .model
                 .forward_batch(&mut [
-                    SeqStep { tokens: &ids, cache: &mut c1 },
-                    SeqStep { tokens: &ids[3..4], cache: &mut c2 },
+                    SeqStep {
+                        tokens: &ids,
+                        cache: &mut c1,
+                    },
+                    SeqStep {
+                        tokens: &ids[3..4],
+                        cache: &mut c2,
+                    },
                 ])
                 .unwrap();
             let (mut a1, mut a2) = (KvCache::new(n, None), KvCache::new(n, None));
-            let alone1 = fast.model.forward(&ids, &mut a1).unwrap().to_vec1::<f32>().unwrap();
+            let alone1 = fast
+                .model
+                .forward(&ids, &mut a1)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             fast.model.forward(&ids[..3], &mut a2).unwrap();
-            let alone2 = fast.model.forward(&ids[3..4], &mut a2).unwrap().to_vec1::<f32>().unwrap();
+            let alone2 = fast
+                .model
+                .forward(&ids[3..4], &mut a2)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             assert_eq!(both[0], alone1, "{arch:?} {to:?}: batched prompt differs");
             assert_eq!(both[1], alone2, "{arch:?} {to:?}: batched step differs");
         }

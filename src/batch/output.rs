@@ -124,6 +124,8 @@ pub struct ModelRecord {
     pub path: PathBuf,
     /// First 16 hex digits of the sha256 of the weights (`null` when they could not be read).
     pub sha256: Option<String>,
+    /// How requests reached it: `in-process`, or `http <base url>` for a remote backend.
+    pub transport: String,
     /// How long loading the model took (once per run, shared by its items).
     pub load_ms: f64,
 }

@@ -5,39 +5,58 @@ use super::naming;
 use super::output::ItemFiles;
 use super::settings::{Overrides, Settings};
 use super::spec::{ModelSpec, SpecError, ValidSpec};
+use crate::client::target::{local_name, Target};
+use crate::config::Config;
 use std::path::{Path, PathBuf};
 
-/// A model of the run: its display name (used in file names) and where it is.
+/// A model of the run: its display name (used in file names) and what runs it: a model on
+/// disk, or a model on a remote backend (`BACKEND/MODEL`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelRef {
     pub name: String,
-    pub path: PathBuf,
+    pub target: Target,
 }
 
 impl ModelRef {
     /// Named as `lmwb models list` names it: the file stem, or the folder name, lower-case.
     pub fn from_path(path: PathBuf) -> ModelRef {
-        let name = if path.is_dir() {
-            path.file_name()
-        } else {
-            path.file_stem()
+        ModelRef::local(local_name(&path), path)
+    }
+
+    pub fn local(name: impl Into<String>, path: PathBuf) -> ModelRef {
+        let name = name.into();
+        ModelRef {
+            target: Target::Local {
+                name: name.clone(),
+                path,
+            },
+            name,
         }
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_else(|| path.display().to_string());
-        ModelRef { name, path }
+    }
+
+    pub fn from_target(target: Target) -> ModelRef {
+        ModelRef {
+            name: target.name(),
+            target,
+        }
+    }
+
+    /// The weights' path (`None` for a remote model).
+    pub fn path(&self) -> Option<&Path> {
+        self.target.path()
     }
 }
 
-/// Resolve model names (or paths) as `-m` does; an unknown or ambiguous name is an error at
-/// its line. A model named twice runs once.
+/// Resolve model names (or paths, or `BACKEND/MODEL`) as `-m` does; an unknown or
+/// ambiguous name is an error at its line. A model named twice runs once.
 pub fn resolve_models(
     spec: &ValidSpec,
     models: &[ModelSpec],
-    dirs: &[PathBuf],
+    cfg: &Config,
 ) -> Result<Vec<ModelRef>, SpecError> {
     let mut out: Vec<ModelRef> = Vec::new();
     for m in models {
-        let path = crate::models::resolve(&m.spec, dirs).map_err(|e| {
+        let target = Target::resolve(&m.spec, cfg).map_err(|e| {
             let from = if m.line.is_some() {
                 "models"
             } else {
@@ -45,8 +64,8 @@ pub fn resolve_models(
             };
             spec.error(m.line, format!("{from}: `{}`: {e}", m.spec))
         })?;
-        let r = ModelRef::from_path(path);
-        if !out.iter().any(|o| o.path == r.path) {
+        let r = ModelRef::from_target(target);
+        if !out.iter().any(|o| o.target == r.target) {
             out.push(r);
         }
     }
@@ -264,7 +283,7 @@ impl Plan {
         let mut out = self.headline();
         out.push('\n');
         for (mi, m) in self.models.iter().enumerate() {
-            out.push_str(&format!("model {} ({})\n", m.name, m.path.display()));
+            out.push_str(&format!("model {} ({})\n", m.name, m.target.location()));
             for i in self.items.iter().filter(|i| i.model == mi) {
                 let (what, why) = match (i.action, i.on_disk) {
                     (Action::Run, OnDisk::New) => ("run ", ""),

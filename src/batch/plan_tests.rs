@@ -8,10 +8,7 @@ fn spec(src: &str) -> ValidSpec {
 fn models(names: &[&str]) -> Vec<ModelRef> {
     names
         .iter()
-        .map(|n| ModelRef {
-            name: n.to_string(),
-            path: PathBuf::from(format!("/m/{n}.gguf")),
-        })
+        .map(|n| ModelRef::local(*n, PathBuf::from(format!("/m/{n}.gguf"))))
         .collect()
 }
 

@@ -227,7 +227,7 @@ fn write_error(plan: &Plan, item: &Item, files: &ItemFiles, why: &str) -> Result
         "{why}\n\nprompt: {}\nmodel: {} ({})\nat: {}\n",
         item.prompt_name,
         m.name,
-        m.path.display(),
+        m.target.location(),
         output::now_rfc3339()
     );
     output::atomic_write(&files.error, text.as_bytes()).map_err(write_err(&files.error))
@@ -326,8 +326,9 @@ pub fn run(
             ms.load_ms = Some(load_ms);
             ModelRecord {
                 name: model.name.clone(),
-                path: model.path.clone(),
-                sha256: output::model_sha256(&model.path).ok(),
+                path: model.target.location().into(),
+                sha256: model.path().and_then(|p| output::model_sha256(p).ok()),
+                transport: model.target.transport(),
                 load_ms,
             }
         });

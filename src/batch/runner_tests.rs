@@ -47,10 +47,7 @@ impl Bench {
     fn plan(&self, force: bool, retry_errors: bool) -> Plan {
         let spec = ValidSpec::parse(Path::new("/s/p.toml"), SET, None).unwrap();
         let models = (0..self.fakes.len())
-            .map(|i| ModelRef {
-                name: format!("m{i}"),
-                path: format!("/nonexistent/m{i}.gguf").into(),
-            })
+            .map(|i| ModelRef::local(format!("m{i}"), format!("/nonexistent/m{i}.gguf").into()))
             .collect();
         let opts = PlanOptions {
             force,

@@ -40,6 +40,10 @@ impl GenerationClient for LocalClient {
         self.handle.chat_template()
     }
 
+    fn notes(&self) -> Vec<String> {
+        self.handle.info().notes.clone()
+    }
+
     fn generate(&self, req: GenerateRequest) -> Generation {
         self.handle.generate(req)
     }

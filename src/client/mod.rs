@@ -1,12 +1,22 @@
 //! The seam every front end talks to: a [`GenerationClient`] streams [`Event`]s for a
-//! [`GenerateRequest`], whether the model runs in-process ([`LocalClient`]) or, later,
-//! behind HTTP. Tests use [`fake::FakeClient`] for deterministic streams.
+//! [`GenerateRequest`], whether the model runs in-process ([`LocalClient`]) or behind HTTP
+//! ([`HttpClient`], any OpenAI-compatible server or Ollama). Tests use
+//! [`fake::FakeClient`] for deterministic streams.
 
+pub mod backend;
 pub mod fake;
+mod http;
+mod http_stream;
 mod local;
+mod remote_error;
+pub mod target;
+pub mod wire;
 
 pub use crate::engine::{Event, GenerateRequest, Generation};
+pub use http::{Connection, HttpClient, RemoteModel};
 pub use local::LocalClient;
+pub use remote_error::RemoteError;
+pub use target::Target;
 
 /// Something that generates text for requests.
 pub trait GenerationClient: Send + Sync {
@@ -23,6 +33,10 @@ pub trait GenerationClient: Send + Sync {
     /// server reads the model's tool-call format from it).
     fn chat_template(&self) -> Option<&str> {
         None
+    }
+    /// What loading the model noted (requantized weights, a missing template …).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
     }
     /// Start a generation; events arrive on the returned receiver.
     fn generate(&self, req: GenerateRequest) -> Generation;

@@ -2,14 +2,14 @@
 //! The work is `crate::batch`; this is flags → plan, progress on stderr, a summary table.
 
 use super::{gen, EXIT_USAGE};
+use crate::artifacts::{self, MetricsRecord};
 use crate::batch::plan::{default_out_dir, resolve_models};
 use crate::batch::runner::{self, Outcome, Progress, RunOptions, Summary};
 use crate::batch::spec::ModelSpec;
 use crate::batch::{Overrides, Plan, PlanOptions, Settings, ValidSpec};
 use crate::cli::{BatchArgs, SamplingArgs};
-use crate::client::{GenerationClient, LocalClient};
 use crate::config::Config;
-use crate::engine::{CancelToken, EngineHandle};
+use crate::engine::CancelToken;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ fn plan(args: &BatchArgs, cfg: &Config) -> Result<Plan, String> {
             line: None,
         }]
     };
-    let models = resolve_models(&spec, &models, &cfg.model_dirs()).map_err(|e| e.to_string())?;
+    let models = resolve_models(&spec, &models, cfg).map_err(|e| e.to_string())?;
     let out_dir = args
         .out
         .clone()
@@ -121,12 +121,32 @@ pub fn run(args: BatchArgs, cfg: &Config) -> anyhow::Result<u8> {
         interrupt,
     };
     let mut load = |m: &crate::batch::ModelRef| {
-        tracing::info!(model = %m.path.display(), "batch: loading");
-        EngineHandle::load(&m.path, engine.clone())
-            .map(|h| Box::new(LocalClient::new(m.name.clone(), h)) as Box<dyn GenerationClient>)
+        tracing::info!(model = %m.target.location(), "batch: loading");
+        m.target.open(engine.clone())
     };
     let mut reporter = Reporter::new(plan.to_run(), std::io::stderr().is_terminal());
-    let summary = runner::run(&plan, &mut load, &opts, &mut |p| reporter.on(p))?;
+    let runs_dir = cfg.runs_dir();
+    let summary = runner::run(&plan, &mut load, &opts, &mut |p| {
+        if let Progress::ItemEnd {
+            item,
+            model,
+            outcome: Outcome::Done(stats),
+            ..
+        } = &p
+        {
+            let rec = MetricsRecord {
+                time: artifacts::now(),
+                command: "batch",
+                model: &model.name,
+                transport: model.target.transport(),
+                location: model.target.location(),
+                output: Some(item.files.md.display().to_string()),
+                stats,
+            };
+            artifacts::record(&runs_dir, &rec);
+        }
+        reporter.on(p)
+    })?;
     reporter.finish();
     print!("{}", summary_table(&plan, &summary));
     if summary.interrupted {

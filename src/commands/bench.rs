@@ -7,10 +7,10 @@ use crate::bench::provenance::{self, Machine, ModelMeta};
 use crate::bench::report::{self, BenchResults};
 use crate::bench::{self, BenchConfig, Progress};
 use crate::cli::{BenchArgs, EngineArgs, GenArgs};
-use crate::client::LocalClient;
+use crate::client::{GenerationClient, HttpClient, LocalClient, Target};
 use crate::config::Config;
 use crate::engine::EngineHandle;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Instant;
 
 fn config(args: &BenchArgs) -> BenchConfig {
@@ -53,7 +53,7 @@ pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
     } else {
         args.model.clone()
     };
-    let models: Vec<(String, GenArgs, PathBuf)> = specs
+    let models: Vec<(String, GenArgs, Target)> = specs
         .iter()
         .map(|spec| {
             let g = GenArgs {
@@ -64,49 +64,49 @@ pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
                 },
                 ..GenArgs::default()
             };
-            let path = gen::model_path(&g, cfg)?;
-            Ok((spec.clone(), g, path))
+            let target = gen::target(&g, cfg)?;
+            Ok((spec.clone(), g, target))
         })
         .collect::<anyhow::Result<_>>()?;
     let started = provenance::timestamp();
     let machine = Machine::detect();
     let mut results = Vec::new();
-    for (spec, g, path) in models {
-        eprintln!("lmwb bench: loading {}", path.display());
-        let opts = gen::engine_options(&g.engine, cfg)?;
-        let t = Instant::now();
-        let engine = EngineHandle::load(&path, opts)?;
-        let load_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let info = engine.info().clone();
-        // A path is shown by its file name; a registry name as given.
-        let name = if spec.contains(std::path::MAIN_SEPARATOR) {
-            provenance::slug(&spec)
-        } else {
-            spec
+    for (spec, g, target) in models {
+        let (client, meta): (Box<dyn GenerationClient>, ModelMeta) = match &target {
+            Target::Local { path, .. } => {
+                let (client, meta) = load_local(&spec, &g, path, cfg)?;
+                (Box::new(client), meta)
+            }
+            Target::Remote { backend, model } => {
+                eprintln!("lmwb bench: connecting to {}", target.location());
+                let t = Instant::now();
+                let client = HttpClient::connect(backend, model)?;
+                let meta = ModelMeta {
+                    name: client.model_name().to_string(),
+                    path: target.location(),
+                    sha256: None,
+                    arch: format!("remote ({})", backend.kind.as_str()),
+                    quantization: "?".into(),
+                    load_notes: vec![format!(
+                        "served by {}; times are measured by lmwb's HTTP client",
+                        client.base_url()
+                    )],
+                    params: 0,
+                    size_bytes: 0,
+                    context_length: client.context_length().unwrap_or(0),
+                    device: target.transport(),
+                    threads: 0,
+                    load_ms: t.elapsed().as_secs_f64() * 1000.0,
+                };
+                (Box::new(client), meta)
+            }
         };
-        let meta = ModelMeta {
-            name: name.clone(),
-            path: path.display().to_string(),
-            sha256: path
-                .is_file()
-                .then(|| provenance::sha256_file(&path).ok())
-                .flatten(),
-            arch: info.arch.clone(),
-            quantization: info.quant.clone(),
-            load_notes: info.notes.clone(),
-            params: info.params,
-            size_bytes: info.size_bytes,
-            context_length: info.context_length,
-            device: g
-                .engine
-                .device
-                .clone()
-                .unwrap_or_else(|| cfg.device.clone()),
-            threads: candle_core::utils::get_num_threads(),
-            load_ms,
-        };
-        let client = LocalClient::new(name, engine);
-        results.push(bench::run_model(&client, meta, &bench_cfg, &mut progress)?);
+        results.push(bench::run_model(
+            client.as_ref(),
+            meta,
+            &bench_cfg,
+            &mut progress,
+        )?);
     }
     let dir = args.out.clone().unwrap_or_else(|| {
         let name = provenance::slug(&results[0].model.name);
@@ -138,4 +138,47 @@ pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
         print!("{}", report::markdown(&r));
     }
     Ok(if r.all_pass() { 0 } else { 1 })
+}
+
+/// Load a model on disk, with what the report says about it.
+fn load_local(
+    spec: &str,
+    g: &GenArgs,
+    path: &Path,
+    cfg: &Config,
+) -> anyhow::Result<(LocalClient, ModelMeta)> {
+    eprintln!("lmwb bench: loading {}", path.display());
+    let opts = gen::engine_options(&g.engine, cfg)?;
+    let t = Instant::now();
+    let engine = EngineHandle::load(path, opts)?;
+    let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let info = engine.info().clone();
+    // A path is shown by its file name; a registry name as given.
+    let name = if spec.contains(std::path::MAIN_SEPARATOR) {
+        provenance::slug(spec)
+    } else {
+        spec.to_string()
+    };
+    let meta = ModelMeta {
+        name: name.clone(),
+        path: path.display().to_string(),
+        sha256: path
+            .is_file()
+            .then(|| provenance::sha256_file(path).ok())
+            .flatten(),
+        arch: info.arch.clone(),
+        quantization: info.quant.clone(),
+        load_notes: info.notes.clone(),
+        params: info.params,
+        size_bytes: info.size_bytes,
+        context_length: info.context_length,
+        device: g
+            .engine
+            .device
+            .clone()
+            .unwrap_or_else(|| cfg.device.clone()),
+        threads: candle_core::utils::get_num_threads(),
+        load_ms,
+    };
+    Ok((LocalClient::new(name, engine), meta))
 }

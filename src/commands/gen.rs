@@ -8,6 +8,15 @@ use crate::engine::template::ChatMessage;
 use crate::engine::{parse_device, EngineOptions, GenerateRequest, Prompt};
 use std::path::PathBuf;
 
+/// What `-m` (or the configured default) names: a model on disk or on a remote backend.
+pub fn target(args: &GenArgs, cfg: &Config) -> anyhow::Result<crate::client::Target> {
+    let spec = args
+        .model
+        .clone()
+        .unwrap_or_else(|| cfg.default_model.clone());
+    Ok(crate::client::Target::resolve(&spec, cfg)?)
+}
+
 /// The model path `-m` (or the configured default) names.
 pub fn model_path(args: &GenArgs, cfg: &Config) -> anyhow::Result<PathBuf> {
     let spec = args

@@ -1,9 +1,10 @@
 //! `lmwb run`: one generation streamed to stdout, a stats line to stderr.
 
 use super::gen;
+use crate::artifacts::{self, MetricsRecord};
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::engine::{EngineHandle, FinishReason, Stats};
+use crate::engine::{FinishReason, Stats};
 use std::io::{IsTerminal, Read, Write};
 
 /// The one-line summary printed to stderr.
@@ -40,17 +41,17 @@ fn read_prompt(arg: Option<String>) -> anyhow::Result<String> {
 
 pub fn run(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
     let prompt = read_prompt(args.prompt)?;
-    let path = gen::model_path(&args.gen, cfg)?;
+    let target = gen::target(&args.gen, cfg)?;
     let opts = gen::engine_options(&args.gen.engine, cfg)?;
     let req = gen::request(&args.gen, cfg, prompt);
     req.sampling.validate()?;
-    tracing::info!(model = %path.display(), "loading");
+    tracing::info!(model = %target.location(), transport = %target.transport(), "loading");
     let t = std::time::Instant::now();
-    let engine = EngineHandle::load(&path, opts)?;
+    let client = target.open(opts)?;
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(load_ms, notes = ?engine.info().notes, "loaded");
+    tracing::info!(load_ms, notes = ?client.notes(), "loaded");
 
-    let generation = engine.generate(req);
+    let generation = client.generate(req);
     let cancel = generation.cancel.clone();
     let _ = ctrlc::set_handler(move || cancel.cancel());
 
@@ -64,17 +65,31 @@ pub fn run(args: RunArgs, cfg: &Config) -> anyhow::Result<u8> {
     })?;
     if json {
         let record = serde_json::json!({
-            "model": path,
+            "model": target.location(),
+            "name": client.model_name(),
+            "transport": target.transport(),
             "text": out.text,
             "stats": out.stats,
             "load_ms": load_ms,
-            "notes": engine.info().notes,
+            "notes": client.notes(),
         });
         writeln!(stdout, "{record}")?;
     } else if std::io::stdout().is_terminal() && !out.text.ends_with('\n') {
         writeln!(stdout)?;
     }
     drop(stdout);
+    artifacts::record(
+        &cfg.runs_dir(),
+        &MetricsRecord {
+            time: artifacts::now(),
+            command: "run",
+            model: client.model_name(),
+            transport: target.transport(),
+            location: target.location(),
+            output: None,
+            stats: &out.stats,
+        },
+    );
     eprintln!("{}", stats_line(&out.stats));
     tracing::info!(stats = ?out.stats, "done");
     Ok(if out.stats.finish_reason == FinishReason::Cancelled {

@@ -30,6 +30,8 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     let loader = Arc::new(EngineLoader {
         dirs,
         options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
+        // The server serves models on this machine; it does not proxy remote backends.
+        backends: vec![],
     });
     // The registry's row names the model; a path outside the model folders gets its stem.
     let row = loader
@@ -47,6 +49,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
             info: Err(String::new()),
             metadata: vec![],
             path: path.clone(),
+            remote: None,
         });
     let nonzero = |n: usize| (n > 0).then_some(n);
     let config = ServerConfig {

@@ -58,6 +58,9 @@ pub enum EngineError {
     /// A failure reported by a backend other than the in-process engine (a server, a fake).
     #[error("{0}")]
     Backend(String),
+    /// A remote backend (HTTP) failed: down, refused, garbage, cut off.
+    #[error(transparent)]
+    Remote(#[from] crate::client::RemoteError),
 }
 
 impl From<candle_core::Error> for EngineError {

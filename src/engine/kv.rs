@@ -245,13 +245,22 @@ impl KvCache {
     /// The CPU path's [`Self::append`]: write this layer's new keys and values, `n_new`
     /// rows of `width` values each (rounded to F16), and return how many entries are
     /// visible after the step. Read them with [`Self::raw`].
-    pub fn append_raw(&mut self, layer: usize, width: usize, k: &[f32], v: &[f32]) -> Result<usize> {
+    pub fn append_raw(
+        &mut self,
+        layer: usize,
+        width: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<usize> {
         let (plan, n_new) = self
             .plan
             .clone()
             .ok_or_else(|| candle_core::Error::msg("KvCache::append_raw before begin"))?;
         if k.len() != n_new * width || v.len() != n_new * width {
-            candle_core::bail!("KvCache::append_raw: {} values for {n_new} rows of {width}", k.len());
+            candle_core::bail!(
+                "KvCache::append_raw: {} values for {n_new} rows of {width}",
+                k.len()
+            );
         }
         let len = self.len;
         let max = self.max;
@@ -264,7 +273,11 @@ impl KvCache {
                     if let Some(idx) = gather {
                         let moved: Vec<f16> = idx
                             .iter()
-                            .flat_map(|&s| buf[s as usize * width..(s as usize + 1) * width].iter().copied())
+                            .flat_map(|&s| {
+                                buf[s as usize * width..(s as usize + 1) * width]
+                                    .iter()
+                                    .copied()
+                            })
                             .collect();
                         buf[..moved.len()].copy_from_slice(&moved);
                     }

@@ -3,14 +3,14 @@
 //! The engine runs on its own thread behind a cloneable [`EngineHandle`]. Each request
 //! carries its own event channel; load failures come back through a ready handshake.
 
+pub mod constrain;
 pub mod detok;
 pub mod embed;
-pub(crate) mod fast;
 pub mod error;
+pub(crate) mod fast;
 pub mod kernels;
 pub mod kv;
 pub mod logprobs;
-pub mod constrain;
 pub mod model;
 mod pool;
 mod prompt;
@@ -195,7 +195,9 @@ impl Generation {
         for ev in self.events.iter() {
             match ev {
                 Event::Started { .. } => {}
-                Event::Token { id, text: piece, .. } => {
+                Event::Token {
+                    id, text: piece, ..
+                } => {
                     token_ids.push(id);
                     on_text(&piece);
                     text.push_str(&piece);

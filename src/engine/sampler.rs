@@ -207,7 +207,9 @@ impl Sampler {
         self.apply_penalties(logits, history);
         for _ in 0..PICKS_BEFORE_MASK {
             let id = self.pick(logits);
-            let possible = logits.get(id as usize).is_some_and(|l| *l > f32::NEG_INFINITY);
+            let possible = logits
+                .get(id as usize)
+                .is_some_and(|l| *l > f32::NEG_INFINITY);
             if !possible {
                 return None;
             }
@@ -230,7 +232,10 @@ impl Sampler {
             return None;
         }
         let id = self.pick(logits);
-        logits.get(id as usize).is_some_and(|l| *l > f32::NEG_INFINITY).then_some(id)
+        logits
+            .get(id as usize)
+            .is_some_and(|l| *l > f32::NEG_INFINITY)
+            .then_some(id)
     }
 
     /// The sampling stages after the penalties; `logits` is read, not changed.
@@ -485,8 +490,14 @@ mod tests {
     fn sample_allowed_picks_the_best_allowed_token_or_none() {
         let mut s = Sampler::new(with(|p| p.temperature = 0.0));
         let logits = [0.1, 3.0, -1.0, 2.9, 2.0];
-        assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |id| id != 1), Some(3));
-        assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |id| id == 2), Some(2));
+        assert_eq!(
+            s.sample_allowed(&mut logits.to_vec(), &[], |id| id != 1),
+            Some(3)
+        );
+        assert_eq!(
+            s.sample_allowed(&mut logits.to_vec(), &[], |id| id == 2),
+            Some(2)
+        );
         assert_eq!(s.sample_allowed(&mut logits.to_vec(), &[], |_| false), None);
         // Past PICKS_BEFORE_MASK refusals every token is checked at once.
         let many: Vec<f32> = (0..1000).map(|i| i as f32).collect();

@@ -23,9 +23,9 @@ use super::pool::CachePool;
 use super::prompt::PromptBuilder;
 use super::request::FinishReason;
 use super::sequence::{Sequence, Want};
+use super::tokenizer::TokenBytes;
 use super::{Command, EngineOptions};
 use std::collections::VecDeque;
-use super::tokenizer::TokenBytes;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,7 +137,11 @@ impl Scheduler {
                 cancel,
             } = cmd;
             let (table, tokenizer) = (&mut self.token_bytes, &self.m.tokenizer);
-            let bytes = || table.get_or_insert_with(|| Arc::new(TokenBytes::new(tokenizer))).clone();
+            let bytes = || {
+                table
+                    .get_or_insert_with(|| Arc::new(TokenBytes::new(tokenizer)))
+                    .clone()
+            };
             match Sequence::start(
                 req,
                 events,
@@ -173,7 +177,10 @@ impl Scheduler {
             }
         }
         let t = Instant::now();
-        let out = self.m.model.forward_batch_into(&mut inputs, &mut self.logits);
+        let out = self
+            .m
+            .model
+            .forward_batch_into(&mut inputs, &mut self.logits);
         let dt = t.elapsed();
         let stepped = inputs.len();
         drop(inputs);

@@ -6,9 +6,11 @@
 //! hands each its logits ([`Sequence::advance`]). A sequence never touches another's state,
 //! so what one request does (an error, a cancel, a stop) ends that request only.
 
+use super::constrain::Recognizer;
 use super::detok::Detokenizer;
 use super::error::EngineError;
 use super::kv::KvCache;
+use super::logprobs;
 use super::model::llama::SeqStep;
 use super::model::LoadedModel;
 use super::pool::CachePool;
@@ -16,11 +18,9 @@ use super::prompt::PromptBuilder;
 use super::request::{CancelToken, Event, FinishReason, GenerateRequest, Stats};
 use super::sampler::Sampler;
 use super::stop::StopMatcher;
-use super::constrain::Recognizer;
-use super::logprobs;
 use super::tokenizer::TokenBytes;
-use std::sync::Arc;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn ms(d: Duration) -> f64 {
@@ -246,7 +246,14 @@ impl Sequence {
         }
         let id = match (&mut self.constraint, &self.bytes) {
             (Some(c), Some(bytes)) => {
-                let Some(id) = pick_allowed(&mut self.sampler, logits, &self.history, c, bytes, tok.eos_ids()) else {
+                let Some(id) = pick_allowed(
+                    &mut self.sampler,
+                    logits,
+                    &self.history,
+                    c,
+                    bytes,
+                    tok.eos_ids(),
+                ) else {
                     return Err(EngineError::Backend(
                         "no token of the model's vocabulary can continue the constrained output; \
                          loosen the schema or raise max_tokens"

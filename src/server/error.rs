@@ -210,7 +210,8 @@ impl From<EngineError> for ApiError {
             EngineError::Load(_)
             | EngineError::Compute(_)
             | EngineError::Gone
-            | EngineError::Backend(_) => ApiError::server(msg),
+            | EngineError::Backend(_)
+            | EngineError::Remote(_) => ApiError::server(msg),
         }
     }
 }

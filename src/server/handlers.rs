@@ -1,11 +1,11 @@
 //! The OpenAI routes: models, chat completions, completions; and what answers the rest.
 
 use super::error::{ApiError, ApiJson};
+use super::keep::Keep;
 use super::openai::{self, Valid};
+use super::pool::{Lease, Listing};
 use super::queue::Running;
 use super::sse::{bump_seed, completion_body, Api, Choice, Meta, Stream, Usage};
-use super::keep::Keep;
-use super::pool::{Lease, Listing};
 use super::tools::ToolStream;
 use super::ServerState;
 use crate::chat::reasoning::ChannelParser;
@@ -20,8 +20,18 @@ use std::sync::Arc;
 
 type Shared = State<Arc<ServerState>>;
 
+/// An OpenAI model object, with the context length and vocabulary size as extensions (as
+/// vLLM adds `max_model_len`): lmwb's own HTTP client reads them, so `lmwb bench` can
+/// build exact-length token prompts for a model served here.
 fn model_json(m: &Listing) -> Value {
-    json!({"id": m.id, "object": "model", "created": m.created, "owned_by": "lmwb"})
+    let mut v = json!({"id": m.id, "object": "model", "created": m.created, "owned_by": "lmwb"});
+    if let Some(info) = &m.info {
+        v["context_length"] = json!(info.context_length);
+        if let Some(c) = &info.config {
+            v["vocab_size"] = json!(c.vocab_size);
+        }
+    }
+    v
 }
 
 /// Every model this server can answer with, loaded or not (the first request for one
@@ -171,8 +181,7 @@ async fn answer(
     let mut choices = Vec::with_capacity(v.n);
     for _ in 0..v.n {
         let running = Running::start(client.as_ref(), req.clone(), &s.metrics);
-        let (text, stats, logprobs) =
-            super::structured::collect(running, api == Api::Chat).await?;
+        let (text, stats, logprobs) = super::structured::collect(running, api == Api::Chat).await?;
         usage.add(&stats);
         choices.push(Choice {
             text,

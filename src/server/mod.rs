@@ -167,7 +167,11 @@ impl ServerState {
                     "model",
                     format!(
                         "`{id}` is a chat model and makes no embeddings; embedding models here: {}",
-                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                        if ids.is_empty() {
+                            "none".into()
+                        } else {
+                            ids.join(", ")
+                        }
                     ),
                 )
             });

@@ -3,11 +3,11 @@
 //! Ollama's shape (`{"error": "…"}`).
 
 use super::error::{body_rejection, parse_json, ApiError};
+use super::keep::Keep;
 use super::ollama_request::{self, Valid};
+use super::pool::Listing;
 use super::queue::{Running, Slot};
 use super::sse::Frames;
-use super::keep::Keep;
-use super::pool::Listing;
 use super::structured::{self, Pending};
 use super::tools::{self, ToolStream};
 use super::ServerState;

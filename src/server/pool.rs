@@ -81,6 +81,7 @@ impl Listing {
             path: self.path.clone(),
             info: self.info.clone().ok_or_else(String::new),
             metadata: vec![],
+            remote: None,
         }
     }
 

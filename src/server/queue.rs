@@ -109,7 +109,6 @@ impl Running {
                         break;
                     }
                 }
-
             })
             .expect("spawn a thread");
         Running {

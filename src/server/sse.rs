@@ -8,8 +8,8 @@ use super::structured::{self, Pending};
 use super::tools::{Active, ToolStream};
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
 use crate::chat::tools::{ParsedCall, ToolEvent};
-use crate::engine::logprobs::TokenLogprobs;
 use crate::client::GenerationClient;
+use crate::engine::logprobs::TokenLogprobs;
 use crate::engine::{Event, FinishReason, GenerateRequest, Stats};
 use axum::body::{Body, Bytes};
 use axum::http::header;
@@ -199,7 +199,10 @@ pub fn completion_body(meta: &Meta, choices: &[Choice], usage: Usage) -> Value {
                     if !reasoning.is_empty() {
                         message["reasoning_content"] = json!(reasoning);
                     }
-                    let lp = c.logprobs.as_deref().map_or(Value::Null, structured::chat_json);
+                    let lp = c
+                        .logprobs
+                        .as_deref()
+                        .map_or(Value::Null, structured::chat_json);
                     json!({"index": i, "message": message, "logprobs": lp, "finish_reason": finish})
                 }
                 Api::Completion => {

@@ -1,7 +1,8 @@
 //! How the workbench finds and loads models, behind a trait so tests drive the App with
 //! fake models and the binary with the real registry and engine.
 
-use crate::client::{GenerationClient, LocalClient};
+use crate::client::backend::BackendConfig;
+use crate::client::{Connection, GenerationClient, HttpClient, LocalClient, Target};
 use crate::config::Config;
 use crate::engine::model::{LoadOptions, ModelInfo};
 use crate::engine::{parse_device, EngineHandle, EngineOptions};
@@ -16,6 +17,8 @@ pub struct ModelRow {
     pub info: Result<ModelInfo, String>,
     /// Metadata lines for the detail panel.
     pub metadata: Vec<(String, String)>,
+    /// A model on a remote backend (`name` is `BACKEND/MODEL`), loaded by connecting.
+    pub remote: Option<Target>,
 }
 
 pub trait ModelLoader: Send + Sync {
@@ -25,10 +28,11 @@ pub trait ModelLoader: Send + Sync {
     fn load(&self, row: &ModelRow) -> Result<Arc<dyn GenerationClient>, String>;
 }
 
-/// The real registry and the in-process engine.
+/// The real registry and the in-process engine, and the configured remote backends.
 pub struct EngineLoader {
     pub dirs: Vec<PathBuf>,
     pub options: Result<EngineOptions, String>,
+    pub backends: Vec<BackendConfig>,
 }
 
 impl EngineLoader {
@@ -47,6 +51,7 @@ impl EngineLoader {
         EngineLoader {
             dirs: cfg.model_dirs(),
             options,
+            backends: cfg.backends.clone(),
         }
     }
 }
@@ -60,14 +65,61 @@ impl ModelLoader for EngineLoader {
                 metadata: crate::models::metadata(&e.path).unwrap_or_default(),
                 name: e.name,
                 path: e.path,
+                remote: None,
             })
+            .chain(self.backends.iter().flat_map(remote_rows))
             .collect()
     }
 
     fn load(&self, row: &ModelRow) -> Result<Arc<dyn GenerationClient>, String> {
+        if let Some(Target::Remote { backend, model }) = &row.remote {
+            let client = HttpClient::connect(backend, model).map_err(|e| e.to_string())?;
+            return Ok(Arc::new(client));
+        }
         let opts = self.options.clone()?;
         let handle = EngineHandle::load(&row.path, opts).map_err(|e| format!("{e:#}"))?;
         Ok(Arc::new(LocalClient::new(row.name.clone(), handle)))
+    }
+}
+
+/// A backend's models as rows (`BACKEND/MODEL`), or one row saying why it cannot be listed.
+fn remote_rows(b: &BackendConfig) -> Vec<ModelRow> {
+    let url = PathBuf::from(b.base());
+    let row = |name: String, info: Result<ModelInfo, String>, model: &str| ModelRow {
+        name,
+        path: url.clone(),
+        info,
+        metadata: vec![
+            ("backend".into(), b.name.clone()),
+            ("base_url".into(), b.base()),
+            ("kind".into(), b.kind.as_str().into()),
+        ],
+        remote: Some(Target::Remote {
+            backend: b.clone(),
+            model: model.into(),
+        }),
+    };
+    match Connection::new(b).and_then(|c| c.models()) {
+        Ok(models) => models
+            .into_iter()
+            .map(|m| {
+                let info = ModelInfo {
+                    path: url.clone(),
+                    kind: Default::default(),
+                    format: "remote",
+                    arch: b.kind.as_str().into(),
+                    quant: "?".into(),
+                    params: 0,
+                    size_bytes: 0,
+                    context_length: m.context_length.unwrap_or(0),
+                    has_chat_template: true,
+                    notes: vec![format!("served by {}", b.base())],
+                    config: None,
+                };
+                row(format!("{}/{}", b.name, m.id), Ok(info), &m.id)
+            })
+            .collect(),
+        Err(e) => vec![row(format!("{}/", b.name), Err(e.to_string()), "")],
     }
 }
 
@@ -103,6 +155,7 @@ impl ModelRow {
                 ("general.architecture".into(), "\"llama\"".into()),
                 ("llama.context_length".into(), context.to_string()),
             ],
+            remote: None,
         }
     }
 }

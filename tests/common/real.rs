@@ -143,7 +143,9 @@ pub fn stream(generation: Generation) -> Result<Streamed, EngineError> {
                 assert!(tokens.is_empty(), "Started after a Token");
                 started = Some((prompt_tokens, cached_tokens));
             }
-            Event::Token { id, text: piece, .. } => {
+            Event::Token {
+                id, text: piece, ..
+            } => {
                 assert!(started.is_some(), "a Token before Started");
                 text.push_str(&piece);
                 tokens.push((id, piece));

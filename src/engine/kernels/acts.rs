@@ -4,9 +4,9 @@
 //! step to step, so a decode step allocates nothing.
 
 use super::avx512;
+use super::blocks::{quantize_row_q8_0, quantize_row_q8_1, BlockQ8_0, BlockQ8_1, QK};
 #[cfg(target_arch = "x86_64")]
 use super::vnni;
-use super::blocks::{quantize_row_q8_0, quantize_row_q8_1, BlockQ8_0, BlockQ8_1, QK};
 use super::{kquants, par, use_avx512};
 
 /// Which activation format a weight type multiplies with.
@@ -55,7 +55,8 @@ impl Acts {
                 let per = k / QK;
                 self.q8_0.resize(m * per, BlockQ8_0::default());
                 let wide = use_avx512();
-                self.offs.resize(if wide { m * per } else { 0 }, ([0; 8], [0; 8]));
+                self.offs
+                    .resize(if wide { m * per } else { 0 }, ([0; 8], [0; 8]));
                 // The VNNI tiles' layouts, for enough rows: flipped values, block-major scales.
                 #[cfg(target_arch = "x86_64")]
                 let tiles = wide && m >= vnni::MIN_ROWS;
@@ -65,16 +66,24 @@ impl Acts {
                     self.qu.resize(n, vnni::Bytes32::default());
                     self.d0.resize(n, 0.0);
                 }
-                let (q, o) = (par::Rows::new(&mut self.q8_0, per), par::Rows::new(&mut self.offs, per));
+                let (q, o) = (
+                    par::Rows::new(&mut self.q8_0, per),
+                    par::Rows::new(&mut self.offs, per),
+                );
                 #[cfg(target_arch = "x86_64")]
-                let (qu, d0) = (par::Rows::new(&mut self.qu, per), par::Scatter::new(&mut self.d0));
+                let (qu, d0) = (
+                    par::Rows::new(&mut self.qu, per),
+                    par::Scatter::new(&mut self.d0),
+                );
                 par::for_rows(m, k, |r| {
                     // SAFETY: each row range is handed to one thread.
                     let qb = unsafe { q.get(r.clone()) };
                     quantize_rows(&xs[r.start * k..r.end * k], k, qb, quantize_row_q8_0);
                     if wide {
                         let ob = unsafe { o.get(r.clone()) };
-                        ob.iter_mut().zip(qb.iter()).for_each(|(o, b)| *o = avx512::lane_offsets(b));
+                        ob.iter_mut()
+                            .zip(qb.iter())
+                            .for_each(|(o, b)| *o = avx512::lane_offsets(b));
                     }
                     #[cfg(target_arch = "x86_64")]
                     if tiles {
@@ -134,4 +143,3 @@ fn quantize_rows<B>(xs: &[f32], k: usize, out: &mut [B], row: fn(&[f32], &mut [B
         .zip(xs.chunks(k))
         .for_each(|(o, r)| row(r, o));
 }
-

@@ -186,10 +186,7 @@ pub unsafe fn tile<const CT: usize>(
                 let pair = |p: usize, q: usize| {
                     let lo = _mm256_loadu_si256(x[row(p, b)].qs.as_ptr() as *const __m256i);
                     let hi = _mm256_loadu_si256(x[row(q, b)].qs.as_ptr() as *const __m256i);
-                    _mm512_xor_si512(
-                        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                        flip,
-                    )
+                    _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip)
                 };
                 (_mm256_cvtph_ps(dm), pair(0, 1), pair(2, 3))
             }
@@ -209,7 +206,8 @@ pub unsafe fn tile<const CT: usize>(
                         W::Q4_0(_) => &offs[i].0,
                         _ => &offs[i].1,
                     };
-                    let off = _mm512_broadcast_i64x4(_mm256_loadu_si256(off.as_ptr() as *const __m256i));
+                    let off =
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(off.as_ptr() as *const __m256i));
                     (y[i].qs.as_ptr(), _mm256_broadcastss_ps(d), off)
                 }
             };

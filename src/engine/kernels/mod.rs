@@ -2,6 +2,7 @@
 //! times activations quantized on the fly (Q8_0 / Q8_1), computed as llama.cpp computes
 //! them so greedy outputs agree with it, split across threads by output rows.
 
+mod acts;
 pub mod avx2;
 pub mod avx512;
 pub mod blocks;
@@ -11,18 +12,15 @@ pub mod kquants;
 pub mod neon;
 pub mod par;
 #[cfg(target_arch = "x86_64")]
-pub mod vnni;
-#[cfg(target_arch = "x86_64")]
 mod quant_x86;
-mod acts;
 #[cfg(target_arch = "x86_64")]
 mod tiles;
+#[cfg(target_arch = "x86_64")]
+pub mod vnni;
 
 pub use acts::{ActKind, Acts};
 
-use blocks::{
-    as_blocks, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK,
-};
+use blocks::{as_blocks, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1, QK};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::utils::barrier_pool;
 use candle_core::{Result, Tensor};
@@ -30,7 +28,8 @@ use std::sync::Arc;
 
 /// Weight types this module computes.
 pub fn supported(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0) || kquants::supported(dtype)
+    matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0)
+        || kquants::supported(dtype)
 }
 
 /// Where a weight's GGML blocks live: in the memory-mapped model file (no copy), or in
@@ -79,7 +78,10 @@ const ROWS: usize = 8;
 /// is the single-row dot product of [`dot_q4_1_q8_1`] and friends, so results do not
 /// depend on the batch. Activations must be prepared for each weight's [`ActKind`].
 pub fn matmul(jobs: &mut [Job<'_>]) {
-    assert!(jobs.len() <= MAX_JOBS, "matmul: at most {MAX_JOBS} jobs per dispatch");
+    assert!(
+        jobs.len() <= MAX_JOBS,
+        "matmul: at most {MAX_JOBS} jobs per dispatch"
+    );
     // Fixed arrays, not vectors: a decode step allocates nothing.
     let mut starts = [usize::MAX; MAX_JOBS];
     let mut work: [Option<(&QWeight, &Acts, SyncPtr)>; MAX_JOBS] = [None, None, None, None];
@@ -96,8 +98,12 @@ pub fn matmul(jobs: &mut [Job<'_>]) {
         let mut item = items.start;
         while item < items.end {
             let j = starts.partition_point(|&s| s <= item) - 1;
-            let Some((w, acts, dst)) = &work[j] else { break };
-            let last = items.end.min(starts.get(j + 1).copied().unwrap_or(usize::MAX));
+            let Some((w, acts, dst)) = &work[j] else {
+                break;
+            };
+            let last = items
+                .end
+                .min(starts.get(j + 1).copied().unwrap_or(usize::MAX));
             let start = (item - starts[j]) * ROWS;
             let end = w.n.min((last - starts[j]) * ROWS);
             // SAFETY: each (job, col, row) cell is written by exactly one work item, and
@@ -241,7 +247,10 @@ impl QWeight {
         Self::check(dtype, n, k)?;
         let want = n * k / dtype.block_size() * dtype.type_size();
         if len != want || start + len > map.len() {
-            candle_core::bail!("kernels: {dtype:?} {n}x{k} needs {want} bytes at {start}, the file has {}", map.len());
+            candle_core::bail!(
+                "kernels: {dtype:?} {n}x{k} needs {want} bytes at {start}, the file has {}",
+                map.len()
+            );
         }
         Ok(QWeight {
             bytes: Bytes::Mapped { map, start, len },
@@ -279,7 +288,9 @@ impl QWeight {
     /// The raw GGML blocks.
     pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.bytes {
-            Bytes::Mapped { map, start, len } => std::borrow::Cow::Borrowed(&map[*start..*start + *len]),
+            Bytes::Mapped { map, start, len } => {
+                std::borrow::Cow::Borrowed(&map[*start..*start + *len])
+            }
             Bytes::Owned(q) => q.data().unwrap_or_default(),
         }
     }
@@ -311,7 +322,9 @@ impl QWeight {
         #[cfg(target_arch = "x86_64")]
         if use_avx512() && acts.m >= vnni::MIN_ROWS && self.dtype == GgmlDType::Q8_0 {
             let (w, y0) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
-            let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb]);
+            let one = |r: usize, c: usize| {
+                dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y0[c * nb..(c + 1) * nb])
+            };
             return tiles::rows_cells(w, acts.vnni(), shape, rows, dst, one);
         }
         #[cfg(target_arch = "x86_64")]
@@ -320,18 +333,38 @@ impl QWeight {
             match self.dtype {
                 GgmlDType::Q4_1 => {
                     let (w, y) = (as_blocks::<BlockQ4_1>(&data), &acts.q8_1);
-                    let one = |r: usize, c: usize| dot_q4_1_q8_1(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
+                    let one = |r: usize, c: usize| {
+                        dot_q4_1_q8_1(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb])
+                    };
                     return tiles::rows_tiled(W::Q4_1(w), A::Q8_1(y), shape, rows, dst, one);
                 }
                 GgmlDType::Q8_0 => {
                     let (w, y) = (as_blocks::<BlockQ8_0>(&data), &acts.q8_0);
-                    let one = |r: usize, c: usize| dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
-                    return tiles::rows_tiled(W::Q8_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                    let one = |r: usize, c: usize| {
+                        dot_q8_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb])
+                    };
+                    return tiles::rows_tiled(
+                        W::Q8_0(w),
+                        A::Q8_0(y, &acts.offs),
+                        shape,
+                        rows,
+                        dst,
+                        one,
+                    );
                 }
                 _ => {
                     let (w, y) = (as_blocks::<BlockQ4_0>(&data), &acts.q8_0);
-                    let one = |r: usize, c: usize| dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb]);
-                    return tiles::rows_tiled(W::Q4_0(w), A::Q8_0(y, &acts.offs), shape, rows, dst, one);
+                    let one = |r: usize, c: usize| {
+                        dot_q4_0_q8_0(&w[r * nb..(r + 1) * nb], &y[c * nb..(c + 1) * nb])
+                    };
+                    return tiles::rows_tiled(
+                        W::Q4_0(w),
+                        A::Q8_0(y, &acts.offs),
+                        shape,
+                        rows,
+                        dst,
+                        one,
+                    );
                 }
             }
         }

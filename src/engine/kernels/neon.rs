@@ -37,7 +37,8 @@ unsafe fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 #[inline(always)]
 unsafe fn hsum8(lo: float32x4_t, hi: float32x4_t) -> f32 {
     let r = vaddq_f32(lo, hi);
-    (vgetq_lane_f32::<0>(r) + vgetq_lane_f32::<2>(r)) + (vgetq_lane_f32::<1>(r) + vgetq_lane_f32::<3>(r))
+    (vgetq_lane_f32::<0>(r) + vgetq_lane_f32::<2>(r))
+        + (vgetq_lane_f32::<1>(r) + vgetq_lane_f32::<3>(r))
 }
 
 /// One block's eight lane sums: `x` (32 signed values as two halves) × `y`.
@@ -80,7 +81,10 @@ pub unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
     for (bx, by) in x.iter().zip(y) {
         let d = bx.d.to_f32() * by.d.to_f32();
         let [lo, hi] = nibbles(&bx.qs);
-        let q = [vsubq_s8(vreinterpretq_s8_u8(lo), eight), vsubq_s8(vreinterpretq_s8_u8(hi), eight)];
+        let q = [
+            vsubq_s8(vreinterpretq_s8_u8(lo), eight),
+            vsubq_s8(vreinterpretq_s8_u8(hi), eight),
+        ];
         let [lo, hi] = lanes(q, &by.qs);
         a0 = vfmaq_n_f32(a0, lo, d);
         a1 = vfmaq_n_f32(a1, hi, d);
@@ -186,8 +190,14 @@ mod tests {
             xs[40] = 127.0; // .5 ties after scaling
             xs[41] = 2.5;
             let nb = k / QK;
-            let (mut a0, mut b0) = (vec![BlockQ8_0::default(); nb], vec![BlockQ8_0::default(); nb]);
-            let (mut a1, mut b1) = (vec![BlockQ8_1::default(); nb], vec![BlockQ8_1::default(); nb]);
+            let (mut a0, mut b0) = (
+                vec![BlockQ8_0::default(); nb],
+                vec![BlockQ8_0::default(); nb],
+            );
+            let (mut a1, mut b1) = (
+                vec![BlockQ8_1::default(); nb],
+                vec![BlockQ8_1::default(); nb],
+            );
             unsafe {
                 quantize_row_q8_0(&xs, &mut a0);
                 quantize_row_q8_1(&xs, &mut a1);
@@ -195,7 +205,11 @@ mod tests {
             blocks::quantize_row_q8_0_scalar(&xs, &mut b0);
             blocks::quantize_row_q8_1_scalar(&xs, &mut b1);
             for i in 0..nb {
-                assert_eq!((a0[i].d.to_bits(), a0[i].qs), (b0[i].d.to_bits(), b0[i].qs), "q8_0 block {i}");
+                assert_eq!(
+                    (a0[i].d.to_bits(), a0[i].qs),
+                    (b0[i].d.to_bits(), b0[i].qs),
+                    "q8_0 block {i}"
+                );
                 assert_eq!(
                     (a1[i].d.to_bits(), a1[i].s.to_bits(), a1[i].qs),
                     (b1[i].d.to_bits(), b1[i].s.to_bits(), b1[i].qs),
@@ -207,16 +221,29 @@ mod tests {
                 weight(GgmlDType::Q4_1, k, seed),
                 weight(GgmlDType::Q8_0, k, seed),
             );
-            let (w40, w41, w80) = (q40.data().unwrap(), q41.data().unwrap(), q80.data().unwrap());
+            let (w40, w41, w80) = (
+                q40.data().unwrap(),
+                q41.data().unwrap(),
+                q80.data().unwrap(),
+            );
             let (x40, x41, x80) = (
                 blocks::as_blocks::<BlockQ4_0>(&w40),
                 blocks::as_blocks::<BlockQ4_1>(&w41),
                 blocks::as_blocks::<BlockQ8_0>(&w80),
             );
             unsafe {
-                assert_eq!(dot_q4_0_q8_0(x40, &b0).to_bits(), dot::dot_q4_0_q8_0_scalar(x40, &b0).to_bits());
-                assert_eq!(dot_q4_1_q8_1(x41, &b1).to_bits(), dot::dot_q4_1_q8_1_scalar(x41, &b1).to_bits());
-                assert_eq!(dot_q8_0_q8_0(x80, &b0).to_bits(), dot::dot_q8_0_q8_0_scalar(x80, &b0).to_bits());
+                assert_eq!(
+                    dot_q4_0_q8_0(x40, &b0).to_bits(),
+                    dot::dot_q4_0_q8_0_scalar(x40, &b0).to_bits()
+                );
+                assert_eq!(
+                    dot_q4_1_q8_1(x41, &b1).to_bits(),
+                    dot::dot_q4_1_q8_1_scalar(x41, &b1).to_bits()
+                );
+                assert_eq!(
+                    dot_q8_0_q8_0(x80, &b0).to_bits(),
+                    dot::dot_q8_0_q8_0_scalar(x80, &b0).to_bits()
+                );
             }
         }
     }

@@ -49,7 +49,12 @@ impl<'a, T> Rows<'a, T> {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get(&self, r: Range<usize>) -> &mut [T] {
         let (start, end) = (r.start * self.width, r.end * self.width);
-        assert!(start <= end && end <= self.len, "rows {r:?} of width {} past {}", self.width, self.len);
+        assert!(
+            start <= end && end <= self.len,
+            "rows {r:?} of width {} past {}",
+            self.width,
+            self.len
+        );
         std::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
     }
 }

@@ -1,8 +1,8 @@
 //! Kernel tests: every SIMD path against the scalar reference, bit for bit, and the
 //! scalar reference against dequantized weights within quantization tolerance.
 
-use super::*;
 use super::blocks::{quantize_row_q8_0, quantize_row_q8_1};
+use super::*;
 use candle_core::Device;
 use rand::{Rng, SeedableRng};
 
@@ -134,7 +134,17 @@ fn four_row_dots_equal_single_row_dots() {
 #[test]
 fn matmul_cells_equal_single_row_dots() {
     for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
-        for (n, k, m) in [(70, 256, 1), (16, 128, 2), (9, 64, 3), (12, 576, 4), (13, 96, 5), (8, 32, 9), (11, 32 * 70, 6), (21, 160, 18), (9, 96, 35)] {
+        for (n, k, m) in [
+            (70, 256, 1),
+            (16, 128, 2),
+            (9, 64, 3),
+            (12, 576, 4),
+            (13, 96, 5),
+            (8, 32, 9),
+            (11, 32 * 70, 6),
+            (21, 160, 18),
+            (9, 96, 35),
+        ] {
             let (w, _) = weight(dtype, n, k, (n * m) as u64);
             let xs = random(m * k, 17 + m as u64);
             let x = Tensor::from_vec(xs.clone(), (m, k), &Device::Cpu).unwrap();
@@ -149,11 +159,25 @@ fn matmul_cells_equal_single_row_dots() {
                 quantize_row_q8_1(row, &mut a1);
                 for r in 0..n {
                     let want = match dtype {
-                        GgmlDType::Q4_0 => dot::dot_q4_0_q8_0_scalar(&as_blocks::<BlockQ4_0>(&data)[r * nb..(r + 1) * nb], &a0),
-                        GgmlDType::Q4_1 => dot::dot_q4_1_q8_1_scalar(&as_blocks::<BlockQ4_1>(&data)[r * nb..(r + 1) * nb], &a1),
-                        _ => dot::dot_q8_0_q8_0_scalar(&as_blocks::<BlockQ8_0>(&data)[r * nb..(r + 1) * nb], &a0),
+                        GgmlDType::Q4_0 => dot::dot_q4_0_q8_0_scalar(
+                            &as_blocks::<BlockQ4_0>(&data)[r * nb..(r + 1) * nb],
+                            &a0,
+                        ),
+                        GgmlDType::Q4_1 => dot::dot_q4_1_q8_1_scalar(
+                            &as_blocks::<BlockQ4_1>(&data)[r * nb..(r + 1) * nb],
+                            &a1,
+                        ),
+                        _ => dot::dot_q8_0_q8_0_scalar(
+                            &as_blocks::<BlockQ8_0>(&data)[r * nb..(r + 1) * nb],
+                            &a0,
+                        ),
                     };
-                    assert_eq!(got[c][r].to_bits(), want.to_bits(), "{dtype:?} n={n} k={k} m={m} [{c},{r}]: {} vs {want}", got[c][r]);
+                    assert_eq!(
+                        got[c][r].to_bits(),
+                        want.to_bits(),
+                        "{dtype:?} n={n} k={k} m={m} [{c},{r}]: {} vs {want}",
+                        got[c][r]
+                    );
                 }
             }
         }
@@ -227,17 +251,41 @@ fn simd_activation_quantization_equals_scalar() {
     let k = 32 * 40;
     let mut rows = vec![random(k, 31), vec![0f32; k]];
     // Values whose scaled form lands on .5 (ties round to even) and a spike per block.
-    rows.push((0..k).map(|i| if i % 32 == 0 { 127.0 } else { (i % 9) as f32 - 3.5 }).collect());
-    rows.push((0..k).map(|i| if i % 32 == 5 { -1e-3 } else { 1e-7 * i as f32 }).collect());
+    rows.push(
+        (0..k)
+            .map(|i| {
+                if i % 32 == 0 {
+                    127.0
+                } else {
+                    (i % 9) as f32 - 3.5
+                }
+            })
+            .collect(),
+    );
+    rows.push(
+        (0..k)
+            .map(|i| if i % 32 == 5 { -1e-3 } else { 1e-7 * i as f32 })
+            .collect(),
+    );
     for (n, x) in rows.iter().enumerate() {
         let nb = k / QK;
-        let (mut a, mut b) = (vec![BlockQ8_0::default(); nb], vec![BlockQ8_0::default(); nb]);
+        let (mut a, mut b) = (
+            vec![BlockQ8_0::default(); nb],
+            vec![BlockQ8_0::default(); nb],
+        );
         blocks::quantize_row_q8_0(x, &mut a);
         blocks::quantize_row_q8_0_scalar(x, &mut b);
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-            assert_eq!((a.d.to_bits(), a.qs), (b.d.to_bits(), b.qs), "q8_0 row {n} block {i}");
+            assert_eq!(
+                (a.d.to_bits(), a.qs),
+                (b.d.to_bits(), b.qs),
+                "q8_0 row {n} block {i}"
+            );
         }
-        let (mut a, mut b) = (vec![BlockQ8_1::default(); nb], vec![BlockQ8_1::default(); nb]);
+        let (mut a, mut b) = (
+            vec![BlockQ8_1::default(); nb],
+            vec![BlockQ8_1::default(); nb],
+        );
         blocks::quantize_row_q8_1(x, &mut a);
         blocks::quantize_row_q8_1_scalar(x, &mut b);
         for (i, (a, b)) in a.iter().zip(&b).enumerate() {

@@ -88,7 +88,9 @@ pub(super) unsafe fn rows_tiled(
             put(&out, dst, n, r, c);
         }
     };
-    sweep(rows, m, row_bytes, tile, |r, c| *dst.add(c * n + r) = dot1(r, c));
+    sweep(rows, m, row_bytes, tile, |r, c| {
+        *dst.add(c * n + r) = dot1(r, c)
+    });
 }
 
 /// Q8_0 weight rows `rows` × every activation row with the [`vnni`] tiles: four rows by up
@@ -160,4 +162,3 @@ pub(super) unsafe fn rows_cells(
         }
     }
 }
-

@@ -115,7 +115,13 @@ const SPAN: usize = 32;
 /// The CPU must have AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C; `w` holds `nb` packed
 /// blocks, `a` the activation rows (`c0 + C <= a.m`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub unsafe fn tile<const C: usize>(w: &[Packed], a: Acts<'_>, nb: usize, c0: usize, out: &mut [[f32; 4]; C]) {
+pub unsafe fn tile<const C: usize>(
+    w: &[Packed],
+    a: Acts<'_>,
+    nb: usize,
+    c0: usize,
+    out: &mut [[f32; 4]; C],
+) {
     debug_assert!(w.len() >= nb && c0 + C <= a.m);
     let pc = _mm512_loadu_si512(OF_COL.as_ptr() as *const __m512i);
     let cols = (1u8 << C) - 1;

@@ -302,7 +302,14 @@ pub fn flash_group_f16(
     for (qh, oh) in q.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         if tiles {
             let rows = |r: &F16Rows<'_>, j: usize, o: &mut [f32]| r.row_into(j, o);
-            flash_tiled_row(qh, len, scale, |j, o| rows(k, j, o), |j, o| rows(v, j, o), oh);
+            flash_tiled_row(
+                qh,
+                len,
+                scale,
+                |j, o| rows(k, j, o),
+                |j, o| rows(v, j, o),
+                oh,
+            );
         } else {
             flash_row_f16(qh, k, v, len, scale, acc, oh);
         }
@@ -401,7 +408,9 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn f16s(n: usize, rng: &mut rand::rngs::StdRng, amp: f32) -> Vec<f16> {
-        (0..n).map(|_| f16::from_f32(rng.random_range(-amp..amp))).collect()
+        (0..n)
+            .map(|_| f16::from_f32(rng.random_range(-amp..amp)))
+            .collect()
     }
 
     /// The grouped kernel (AVX-512 where the CPU has it) gives every head the bits of the
@@ -420,26 +429,51 @@ mod tests {
                 let amp = if rep % 2 == 0 { 4.0 } else { 0.5 };
                 let kc = f16s(total * stride, &mut rng, amp);
                 let vc = f16s(total * stride, &mut rng, 1.0);
-                let q: Vec<f32> = (0..rep * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+                let q: Vec<f32> = (0..rep * dim)
+                    .map(|_| rng.random_range(-1.0f32..1.0))
+                    .collect();
                 for len in [1, 7, 64, 65, 128, 129, 300] {
                     let g = 1;
-                    let rows = |data| F16Rows { data, stride, offset: g * dim };
+                    let rows = |data| F16Rows {
+                        data,
+                        stride,
+                        offset: g * dim,
+                    };
                     let scale = 1.0 / (dim as f32).sqrt();
                     let mut acc = vec![0f32; dim];
                     let mut got = vec![0f32; rep * dim];
-                    flash_group_f16(&q, &rows(&kc), &rows(&vc), (len, dim), scale, &mut acc, &mut got);
+                    flash_group_f16(
+                        &q,
+                        &rows(&kc),
+                        &rows(&vc),
+                        (len, dim),
+                        scale,
+                        &mut acc,
+                        &mut got,
+                    );
                     for h in 0..rep {
                         let mut want = vec![0f32; dim];
                         let qh = &q[h * dim..(h + 1) * dim];
                         let (kr, vr) = (rows(&kc), rows(&vc));
                         if tiled(len) {
-                            flash_tiled_row(qh, len, scale, |j, o| kr.row_into(j, o), |j, o| vr.row_into(j, o), &mut want);
+                            flash_tiled_row(
+                                qh,
+                                len,
+                                scale,
+                                |j, o| kr.row_into(j, o),
+                                |j, o| vr.row_into(j, o),
+                                &mut want,
+                            );
                         } else {
                             flash_row_f16(qh, &kr, &vr, len, scale, &mut acc, &mut want);
                         }
                         let gh = &got[h * dim..(h + 1) * dim];
                         for (d, (a, b)) in gh.iter().zip(&want).enumerate() {
-                            assert_eq!(a.to_bits(), b.to_bits(), "dim {dim} rep {rep} len {len} head {h} [{d}]: {a} vs {b}");
+                            assert_eq!(
+                                a.to_bits(),
+                                b.to_bits(),
+                                "dim {dim} rep {rep} len {len} head {h} [{d}]: {a} vs {b}"
+                            );
                         }
                     }
                 }

@@ -107,23 +107,41 @@ mod tests {
         let dim = 64;
         for len in [65, 100, 128, 129, 300] {
             for amp in [0.3f32, 3.0] {
-                let keys: Vec<f32> = (0..len * dim).map(|_| half::f16::from_f32(rng.random_range(-amp..amp)).to_f32()).collect();
-                let vals: Vec<f32> = (0..len * dim).map(|_| half::f16::from_f32(rng.random_range(-1.0..1.0)).to_f32()).collect();
+                let keys: Vec<f32> = (0..len * dim)
+                    .map(|_| half::f16::from_f32(rng.random_range(-amp..amp)).to_f32())
+                    .collect();
+                let vals: Vec<f32> = (0..len * dim)
+                    .map(|_| half::f16::from_f32(rng.random_range(-1.0..1.0)).to_f32())
+                    .collect();
                 let q: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
                 let scale = 0.125;
                 let mut out = vec![0f32; dim];
-                let key = |j: usize, r: &mut [f32]| r.copy_from_slice(&keys[j * dim..(j + 1) * dim]);
-                let val = |j: usize, r: &mut [f32]| r.copy_from_slice(&vals[j * dim..(j + 1) * dim]);
+                let key =
+                    |j: usize, r: &mut [f32]| r.copy_from_slice(&keys[j * dim..(j + 1) * dim]);
+                let val =
+                    |j: usize, r: &mut [f32]| r.copy_from_slice(&vals[j * dim..(j + 1) * dim]);
                 flash_tiled_row(&q, len, scale, key, val, &mut out);
                 let scores: Vec<f64> = (0..len)
-                    .map(|j| (0..dim).map(|d| q[d] as f64 * keys[j * dim + d] as f64).sum::<f64>() * scale as f64)
+                    .map(|j| {
+                        (0..dim)
+                            .map(|d| q[d] as f64 * keys[j * dim + d] as f64)
+                            .sum::<f64>()
+                            * scale as f64
+                    })
                     .collect();
                 let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let w: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                 let total: f64 = w.iter().sum();
                 for d in 0..dim {
-                    let want: f64 = (0..len).map(|j| w[j] * vals[j * dim + d] as f64).sum::<f64>() / total;
-                    assert!((out[d] as f64 - want).abs() < 2e-5, "len {len} amp {amp} [{d}]: {} vs {want}", out[d]);
+                    let want: f64 = (0..len)
+                        .map(|j| w[j] * vals[j * dim + d] as f64)
+                        .sum::<f64>()
+                        / total;
+                    assert!(
+                        (out[d] as f64 - want).abs() < 2e-5,
+                        "len {len} amp {amp} [{d}]: {} vs {want}",
+                        out[d]
+                    );
                 }
             }
         }

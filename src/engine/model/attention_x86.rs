@@ -11,7 +11,6 @@
 use super::attention::F16Rows;
 use std::arch::x86_64::*;
 
-
 /// `_mm512_reduce_add_ps` as GCC expands it: halves, then quarters, then pairs.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
@@ -49,7 +48,10 @@ unsafe fn dot16<const NV: usize>(q: &[__m512; NV], k: &[__m512; NV]) -> f32 {
             *s = _mm512_fmadd_ps(q[i], k[i], *s);
         }
     }
-    reduce16(_mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3])))
+    reduce16(_mm512_add_ps(
+        _mm512_add_ps(sum[0], sum[2]),
+        _mm512_add_ps(sum[1], sum[3]),
+    ))
 }
 
 /// Cache row `j` of `rows` (`16 · NV` F16 values) as f32 vectors.
@@ -84,7 +86,11 @@ unsafe fn scores<const G: usize, const NV: usize, const B: usize>(
 /// Each head's output: its accumulator divided by its softmax sum (0 for an empty sum).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn finish<const G: usize, const NV: usize>(acc: &[[__m512; NV]; G], sums: [f32; G], out: [&mut [f32]; G]) {
+unsafe fn finish<const G: usize, const NV: usize>(
+    acc: &[[__m512; NV]; G],
+    sums: [f32; G],
+    out: [&mut [f32]; G],
+) {
     for ((o, a), s) in out.into_iter().zip(acc).zip(sums) {
         let w = _mm512_set1_ps(if s == 0.0 { 0.0 } else { 1.0 / s });
         for (i, a) in a.iter().enumerate() {

@@ -110,7 +110,12 @@ pub(super) struct CpuModel {
 /// Parts of the model [`CpuModel::build`] needs.
 pub(super) struct Parts<'a> {
     pub blocks: Vec<[&'a Linear; 7]>,
-    pub norms: Vec<(&'a Tensor, &'a Tensor, Option<&'a Tensor>, Option<&'a Tensor>)>,
+    pub norms: Vec<(
+        &'a Tensor,
+        &'a Tensor,
+        Option<&'a Tensor>,
+        Option<&'a Tensor>,
+    )>,
     pub norm: &'a Tensor,
     pub lm_head: &'a Linear,
 }
@@ -184,7 +189,11 @@ impl CpuModel {
 
         // Embeddings and RoPE tables: one row per token, at its sequence's next positions.
         let half = rope.half();
-        let (x, cos, sin) = (grow(&mut s.x, m * hidden), grow(&mut s.cos, m * half), grow(&mut s.sin, m * half));
+        let (x, cos, sin) = (
+            grow(&mut s.x, m * hidden),
+            grow(&mut s.cos, m * half),
+            grow(&mut s.sin, m * half),
+        );
         let mut row = 0;
         for st in steps.iter() {
             let start = st.cache.next_pos();
@@ -203,24 +212,49 @@ impl CpuModel {
         let mut pending = false; // `proj` holds a residual still to add to `x`
         for (layer, b) in self.blocks.iter().enumerate() {
             // Attention.
-            residual_norm(&mut s.x[..m * hidden], &s.proj[..m * hidden], pending, &b.attn_norm, eps, &mut s.h);
+            residual_norm(
+                &mut s.x[..m * hidden],
+                &s.proj[..m * hidden],
+                pending,
+                &b.attn_norm,
+                eps,
+                &mut s.h,
+            );
             s.acts.set(m, hidden);
             for l in [&b.q, &b.k, &b.v] {
                 s.acts.prepare(&s.h, l.w.act_kind());
             }
-            let (q, k, v) = (grow(&mut s.q, m * qw), grow(&mut s.k, m * kvw), grow(&mut s.v, m * kvw));
-            matmul(&mut [b.q.job(&s.acts, q), b.k.job(&s.acts, k), b.v.job(&s.acts, v)]);
+            let (q, k, v) = (
+                grow(&mut s.q, m * qw),
+                grow(&mut s.k, m * kvw),
+                grow(&mut s.v, m * kvw),
+            );
+            matmul(&mut [
+                b.q.job(&s.acts, q),
+                b.k.job(&s.acts, k),
+                b.v.job(&s.acts, v),
+            ]);
             self.post_qkv(b, (q, k, v), (&s.cos[..m * half], &s.sin[..m * half]), rope);
             let mut row0 = 0;
             s.totals.clear();
             for st in steps.iter_mut() {
                 let rows = row0..row0 + st.tokens.len();
-                let (kn, vn) = (&k[rows.start * kvw..rows.end * kvw], &v[rows.start * kvw..rows.end * kvw]);
+                let (kn, vn) = (
+                    &k[rows.start * kvw..rows.end * kvw],
+                    &v[rows.start * kvw..rows.end * kvw],
+                );
                 s.totals.push(st.cache.append_raw(layer, kvw, kn, vn)?);
                 row0 = rows.end;
             }
             let att = grow(&mut s.att, m * qw);
-            attend(steps, layer, q, (nh, nkv, hd), (&s.totals, &mut s.seq_rows), att);
+            attend(
+                steps,
+                layer,
+                q,
+                (nh, nkv, hd),
+                (&s.totals, &mut s.seq_rows),
+                att,
+            );
             s.acts.set(m, qw);
             s.acts.prepare(att, b.o.w.act_kind());
             let proj = &mut s.proj[..m * hidden];
@@ -228,7 +262,14 @@ impl CpuModel {
             b.o.add_bias(proj);
 
             // Feed-forward.
-            residual_norm(&mut s.x[..m * hidden], &s.proj[..m * hidden], true, &b.ffn_norm, eps, &mut s.h);
+            residual_norm(
+                &mut s.x[..m * hidden],
+                &s.proj[..m * hidden],
+                true,
+                &b.ffn_norm,
+                eps,
+                &mut s.h,
+            );
             s.acts.set(m, hidden);
             s.acts.prepare(&s.h, b.gate.w.act_kind());
             s.acts.prepare(&s.h, b.up.w.act_kind());
@@ -236,7 +277,11 @@ impl CpuModel {
             matmul(&mut [b.gate.job(&s.acts, gate), b.up.job(&s.acts, up)]);
             // silu(gate) · up, into `h` (ffw wide).
             let act = &mut s.h[..m * ffw];
-            let (g, u, a) = (Rows::new(gate, ffw), Rows::new(up, ffw), Rows::new(act, ffw));
+            let (g, u, a) = (
+                Rows::new(gate, ffw),
+                Rows::new(up, ffw),
+                Rows::new(act, ffw),
+            );
             par::for_rows(m, ffw, |r| {
                 // SAFETY: each row range is handed to one thread.
                 let (g, u, a) = unsafe { (g.get(r.clone()), u.get(r.clone()), a.get(r)) };
@@ -253,7 +298,9 @@ impl CpuModel {
         }
         if pending {
             let x = &mut s.x[..m * hidden];
-            x.iter_mut().zip(&s.proj[..m * hidden]).for_each(|(x, p)| *x += p);
+            x.iter_mut()
+                .zip(&s.proj[..m * hidden])
+                .for_each(|(x, p)| *x += p);
         }
 
         // The last token of each sequence → norm → logits.
@@ -263,7 +310,12 @@ impl CpuModel {
         for (i, st) in steps.iter().enumerate() {
             end += st.tokens.len();
             let src = &s.x[(end - 1) * hidden..end * hidden];
-            rms_norm_ggml(src, &self.norm, self.eps, &mut last[i * hidden..(i + 1) * hidden]);
+            rms_norm_ggml(
+                src,
+                &self.norm,
+                self.eps,
+                &mut last[i * hidden..(i + 1) * hidden],
+            );
         }
         let vocab = self.lm_head.w.dims().0;
         s.acts.set(seqs, hidden);
@@ -279,7 +331,13 @@ impl CpuModel {
 
     /// Biases, QK norm and RoPE, row by row on the pool. (The query stays f32: the
     /// one-row attention rounds it to F16 itself, the tiled one uses it as is.)
-    fn post_qkv(&self, b: &CpuBlock, (q, k, v): (&mut [f32], &mut [f32], &mut [f32]), (cos, sin): (&[f32], &[f32]), rope: &Rope) {
+    fn post_qkv(
+        &self,
+        b: &CpuBlock,
+        (q, k, v): (&mut [f32], &mut [f32], &mut [f32]),
+        (cos, sin): (&[f32], &[f32]),
+        rope: &Rope,
+    ) {
         let (hd, half) = (self.head_dim, rope.half());
         let (qw, kvw) = (self.n_heads * hd, self.n_kv_heads * hd);
         let m = q.len() / qw;
@@ -295,7 +353,10 @@ impl CpuModel {
                     norm_heads(q, qn, self.eps);
                     norm_heads(k, kn, self.eps);
                 }
-                let (c, sn) = (&cos[r * half..(r + 1) * half], &sin[r * half..(r + 1) * half]);
+                let (c, sn) = (
+                    &cos[r * half..(r + 1) * half],
+                    &sin[r * half..(r + 1) * half],
+                );
                 for h in q.chunks_exact_mut(hd) {
                     rope.rotate(h, c, sn);
                 }
@@ -316,7 +377,9 @@ fn residual_norm(x: &mut [f32], proj: &[f32], add: bool, w: &[f32], eps: f32, h:
         // SAFETY: each row range is handed to one thread.
         let (x, h) = unsafe { (xr.get(r.clone()), hr.get(r.clone())) };
         if add {
-            x.iter_mut().zip(&proj[r.start * dim..r.end * dim]).for_each(|(x, p)| *x += p);
+            x.iter_mut()
+                .zip(&proj[r.start * dim..r.end * dim])
+                .for_each(|(x, p)| *x += p);
         }
         rms_norm_ggml(x, w, eps, h);
     });
@@ -379,7 +442,15 @@ fn attend(
             // SAFETY: each (row, KV head) slice of `out` is written by exactly one item.
             let o = unsafe { dst.get(r * nkv + g..r * nkv + g + 1) };
             let len = total - n + i + 1;
-            flash_group_f16(qs, &rows(kc), &rows(vc), (len, hd), scale, &mut acc[..hd], o);
+            flash_group_f16(
+                qs,
+                &rows(kc),
+                &rows(vc),
+                (len, hd),
+                scale,
+                &mut acc[..hd],
+                o,
+            );
         }
     };
     if work < 512 {

@@ -9,14 +9,38 @@ use std::arch::x86_64::*;
 
 /// glibc's `__exp2f_data.tab`: `bits(2^(i/32)) - (i << 47)`.
 const TAB: [u64; 32] = [
-    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
-    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
-    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
-    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
-    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
-    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
-    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
-    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+    0x3ff0000000000000,
+    0x3fefd9b0d3158574,
+    0x3fefb5586cf9890f,
+    0x3fef9301d0125b51,
+    0x3fef72b83c7d517b,
+    0x3fef54873168b9aa,
+    0x3fef387a6e756238,
+    0x3fef1e9df51fdee1,
+    0x3fef06fe0a31b715,
+    0x3feef1a7373aa9cb,
+    0x3feedea64c123422,
+    0x3feece086061892d,
+    0x3feebfdad5362a27,
+    0x3feeb42b569d4f82,
+    0x3feeab07dd485429,
+    0x3feea47eb03a5585,
+    0x3feea09e667f3bcd,
+    0x3fee9f75e8ec5f74,
+    0x3feea11473eb0187,
+    0x3feea589994cce13,
+    0x3feeace5422aa0db,
+    0x3feeb737b0cdc5e5,
+    0x3feec49182a3f090,
+    0x3feed503b23e255d,
+    0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47,
+    0x3fef199bdd85529c,
+    0x3fef3720dcef9069,
+    0x3fef5818dcfba487,
+    0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da,
+    0x3fefd0765b6e4540,
 ];
 const INV_LN2_N: f64 = f64::from_bits(0x3ff7_1547_652b_82fe) * 32.0;
 const SHIFT: f64 = f64::from_bits(0x4338_0000_0000_0000); // 0x1.8p52
@@ -36,7 +60,11 @@ unsafe fn exp8(x: __m256) -> __m256 {
     let kd = _mm512_fmadd_pd(_mm512_set1_pd(INV_LN2_N), xd, _mm512_set1_pd(SHIFT));
     let ki = _mm512_castpd_si512(kd);
     let kd = _mm512_sub_pd(kd, _mm512_set1_pd(SHIFT));
-    let r = _mm512_fmadd_pd(_mm512_set1_pd(INV_LN2_N), xd, _mm512_sub_pd(_mm512_setzero_pd(), kd));
+    let r = _mm512_fmadd_pd(
+        _mm512_set1_pd(INV_LN2_N),
+        xd,
+        _mm512_sub_pd(_mm512_setzero_pd(), kd),
+    );
     let tab = |i: usize| _mm512_loadu_pd(TAB.as_ptr().add(i) as *const f64);
     let lo = _mm512_permutex2var_pd(tab(0), ki, tab(8));
     let hi = _mm512_permutex2var_pd(tab(16), ki, tab(24));
@@ -58,8 +86,13 @@ unsafe fn exp8(x: __m256) -> __m256 {
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 pub unsafe fn expf16(x: __m512) -> __m512 {
     let lo = exp8(_mm512_castps512_ps256(x));
-    let hi = exp8(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))));
-    let y = _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi));
+    let hi = exp8(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+        _mm512_castps_pd(x),
+    )));
+    let y = _mm512_insertf64x4::<1>(
+        _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+        _mm256_castps_pd(hi),
+    );
     let y = _mm512_castpd_ps(y);
     // Special cases: underflow (and -inf) → 0, overflow (and +inf) → inf, NaN stays NaN.
     let under = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(UNDER));
@@ -72,7 +105,9 @@ pub unsafe fn expf16(x: __m512) -> __m512 {
 
 /// Whether this CPU runs [`expf16`].
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") && crate::engine::kernels::avx2::available()
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512dq")
+        && crate::engine::kernels::avx2::available()
 }
 
 #[cfg(test)]
@@ -106,9 +141,26 @@ mod tests {
         if !available() {
             return;
         }
-        let mut xs: Vec<f32> = (0..u32::MAX / 257).map(|i| f32::from_bits(i * 257)).collect();
+        let mut xs: Vec<f32> = (0..u32::MAX / 257)
+            .map(|i| f32::from_bits(i * 257))
+            .collect();
         xs.extend((0..1u32 << 20).map(|i| f32::from_bits(0x3f00_0000 + i)));
-        xs.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, UNDER, OVER, -87.0, -88.5, -103.0, -103.5, -104.0, 88.7, 88.8]);
+        xs.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            UNDER,
+            OVER,
+            -87.0,
+            -88.5,
+            -103.0,
+            -103.5,
+            -104.0,
+            88.7,
+            88.8,
+        ]);
         xs.extend((0..4000).map(|i| -110.0 + i as f32 * 0.0517));
         assert_eq!(check(&xs), 0);
     }

@@ -3,10 +3,10 @@
 
 use super::attention::attend_cpu;
 use super::config::{Arch, ModelConfig};
+use super::cpu::{CpuModel, Parts};
 use super::names::W;
 use super::norm::{rms_norm_ggml, swiglu_ggml};
 use super::rope::Rope;
-use super::cpu::{CpuModel, Parts};
 use super::weights::{Linear, Matrix, WeightSource};
 use crate::engine::error::LoadError;
 use crate::engine::kv::{causal_mask, KvCache};
@@ -132,12 +132,25 @@ impl Llama {
                     .collect(),
                 norms: blocks
                     .iter()
-                    .map(|b| (&b.attn_norm, &b.ffn_norm, b.q_norm.as_ref(), b.k_norm.as_ref()))
+                    .map(|b| {
+                        (
+                            &b.attn_norm,
+                            &b.ffn_norm,
+                            b.q_norm.as_ref(),
+                            b.k_norm.as_ref(),
+                        )
+                    })
                     .collect(),
                 norm: &norm,
                 lm_head: &lm_head,
             };
-            let dims = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_size, cfg.rms_eps as f32);
+            let dims = (
+                cfg.n_heads,
+                cfg.n_kv_heads,
+                cfg.head_dim,
+                cfg.hidden_size,
+                cfg.rms_eps as f32,
+            );
             CpuModel::build(parts, dims)
         } else {
             None
@@ -182,7 +195,11 @@ impl Llama {
 
     /// [`Self::forward_batch`] into `logits` (`vocab` values per sequence, in order), a
     /// buffer the caller keeps: on the CPU path a decode step then allocates nothing.
-    pub fn forward_batch_into(&self, steps: &mut [SeqStep<'_>], logits: &mut Vec<f32>) -> Result<()> {
+    pub fn forward_batch_into(
+        &self,
+        steps: &mut [SeqStep<'_>],
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         if steps.iter().any(|s| s.tokens.is_empty()) {
             candle_core::bail!("a forward step needs at least one token per sequence");
         }
@@ -191,7 +208,10 @@ impl Llama {
                 match &self.embed {
                     Matrix::Ggml(w) => {
                         if id as usize >= w.dims().0 {
-                            candle_core::bail!("token id {id} is outside the vocabulary of {}", w.dims().0);
+                            candle_core::bail!(
+                                "token id {id} is outside the vocabulary of {}",
+                                w.dims().0
+                            );
                         }
                         w.dequantize_row(id as usize, row);
                     }
@@ -284,9 +304,7 @@ impl Llama {
         let y = if x.device().is_cpu() {
             // Row by row, batch-invariant (see attention.rs); row i sees the cached
             // entries before it and the new rows up to itself.
-            attend_cpu(&q, &k_all, &v_all, scale as f32, |i| {
-                total - n + i + 1
-            })?
+            attend_cpu(&q, &k_all, &v_all, scale as f32, |i| total - n + i + 1)?
         } else {
             // Grouped-query attention without copying K/V: the heads sharing a KV head
             // are stacked along the rows of one matmul.

@@ -5,10 +5,10 @@ pub mod attention;
 pub mod attention_tiled;
 #[cfg(target_arch = "x86_64")]
 mod attention_x86;
-#[cfg(target_arch = "x86_64")]
-mod expf_x86;
 pub mod config;
 mod cpu;
+#[cfg(target_arch = "x86_64")]
+mod expf_x86;
 pub mod llama;
 pub mod names;
 pub mod norm;

@@ -131,15 +131,29 @@ mod tests {
     /// activations (and past ±88, where exp over- or underflows).
     #[test]
     fn simd_swiglu_equals_scalar() {
-        let x: Vec<f32> = (0..4096).map(|i| (i as f32 - 2048.0) * 0.061 + 0.0007 * (i % 13) as f32).collect();
+        let x: Vec<f32> = (0..4096)
+            .map(|i| (i as f32 - 2048.0) * 0.061 + 0.0007 * (i % 13) as f32)
+            .collect();
         let mut x = x;
-        x.extend([0.0, -0.0, 90.0, -90.0, 200.0, -200.0, 1e-30, -1e-30, 3.0, -3.0, 7.5, 0.5, 1.0, 2.0, -1.0, 8.0]);
-        let g: Vec<f32> = (0..x.len()).map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0).collect();
+        x.extend([
+            0.0, -0.0, 90.0, -90.0, 200.0, -200.0, 1e-30, -1e-30, 3.0, -3.0, 7.5, 0.5, 1.0, 2.0,
+            -1.0, 8.0,
+        ]);
+        let g: Vec<f32> = (0..x.len())
+            .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
         let (mut a, mut b) = (vec![0f32; x.len()], vec![0f32; x.len()]);
         swiglu_ggml(&x, &g, &mut a);
         swiglu_ggml_scalar(&x, &g, &mut b);
         for i in 0..x.len() {
-            assert_eq!(a[i].to_bits(), b[i].to_bits(), "x = {}: {} vs {}", x[i], a[i], b[i]);
+            assert_eq!(
+                a[i].to_bits(),
+                b[i].to_bits(),
+                "x = {}: {} vs {}",
+                x[i],
+                a[i],
+                b[i]
+            );
         }
     }
 }

@@ -237,7 +237,11 @@ impl WeightSource for GgufWeights {
             let (n, k) = match dims {
                 [k] => (1, *k),
                 [n, k] => (*n, *k),
-                _ => return Err(err(candle_core::Error::msg(format!("expected a matrix, got {dims:?}")))),
+                _ => {
+                    return Err(err(candle_core::Error::msg(format!(
+                        "expected a matrix, got {dims:?}"
+                    ))))
+                }
             };
             let start = (self.content.tensor_data_offset + info.offset) as usize;
             let len = n * k / from.block_size() * from.type_size();
@@ -245,7 +249,11 @@ impl WeightSource for GgufWeights {
                 if start + len > map.len() {
                     LoadError::Truncated {
                         path: path.clone(),
-                        why: format!("tensor `{name}` needs bytes up to {} but the file has {}", start + len, map.len()),
+                        why: format!(
+                            "tensor `{name}` needs bytes up to {} but the file has {}",
+                            start + len,
+                            map.len()
+                        ),
                     }
                 } else {
                     err(e)

@@ -199,7 +199,11 @@ pub fn dequantize_row(dtype: GgmlDType, bytes: &[u8], out: &mut [f32]) {
     unsafe fn cast<T>(bytes: &[u8]) -> &[T] {
         let size = std::mem::size_of::<T>();
         assert_eq!(bytes.len() % size, 0, "not a whole number of blocks");
-        assert_eq!(bytes.as_ptr() as usize % std::mem::align_of::<T>(), 0, "misaligned blocks");
+        assert_eq!(
+            bytes.as_ptr() as usize % std::mem::align_of::<T>(),
+            0,
+            "misaligned blocks"
+        );
         std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size)
     }
     // SAFETY: candle's K-quant blocks are repr(C) with GGML's layout, as ours are (sizes
