@@ -9,95 +9,26 @@ mod http;
 mod real;
 #[path = "common/sandbox.rs"]
 mod sandbox;
+#[path = "common/serve_proc.rs"]
+mod serve_proc;
+
+use serve_proc::Server;
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 /// The exact registry name (a Q8_0 copy beside it makes `smollm2` ambiguous).
 const MODEL: &str = "smollm2-135m-instruct.q4_1";
 const PROMPT: &str = "What is the capital of France?";
 const MAX_TOKENS: &str = "12";
 
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-    _home: tempfile::TempDir,
-}
-
 fn models() -> PathBuf {
     real::default_model_path().parent().unwrap().to_path_buf()
 }
 
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        Server::start_in(&models(), MODEL, extra)
-    }
-
-    /// `lmwb serve -m model` over the models folder `models`.
-    fn start_in(models: &std::path::Path, model: &str, extra: &[&str]) -> Server {
-        let home = tempfile::tempdir().unwrap();
-        let mut child = sandbox::command(home.path(), models)
-            .args(["serve", "--port", "0", "-m", model])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("lmwb serve starts");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("no address printed; stderr so far: {seen:?}"));
-            if let Some(rest) = line.split("at http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-            seen.push(line);
-        };
-        assert!(!addr.ends_with(":0"), "the real port is printed: {addr}");
-        Server {
-            child,
-            addr,
-            stderr: rx,
-            _home: home,
-        }
-    }
-
-    fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        http::request(&self.addr, method, path, body)
-    }
-
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "lmwb serve exits 0 on SIGTERM: {status:?}"
-        );
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+/// `lmwb serve -m MODEL` over the default model's folder.
+fn start(extra: &[&str]) -> Server {
+    Server::start_in(&models(), MODEL, extra)
 }
 
 /// Run a Python script (the openai SDK's) and read the JSON it prints.
@@ -136,7 +67,7 @@ fn run_text() -> String {
 fn greedy_chat_over_http_equals_lmwb_run_and_the_openai_sdk_works() {
     let expected = run_text();
     assert!(!expected.is_empty());
-    let server = Server::start(&["--api-key", "test-key"]);
+    let server = start(&["--api-key", "test-key"]);
 
     let (status, _) = server.http("GET", "/v1/models", None);
     assert_eq!(status, 401, "the key is required");
@@ -263,7 +194,7 @@ print(json.dumps({{"plain": plain.choices[0].message.content, "finish": plain.ch
 /// its arguments are JSON, and the follow-up with the `tool` message is answered.
 #[test]
 fn a_forced_tool_call_round_trips_through_the_openai_sdk() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let sdk = format!(
         r#"
 import json
@@ -400,7 +331,7 @@ fn another_model_of_the_registry_loads_on_its_first_request_and_unloads_when_tol
 
 #[test]
 fn logprobs_and_structured_output_through_the_openai_sdk_and_ollama() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let sdk = format!(
         r#"
 import json
