@@ -143,6 +143,47 @@ fn the_http_client_on_lmwb_serve_matches_in_process_text_and_artifacts() {
         let out = sandbox::lmwb(home, &models(), &args);
         assert_eq!(out.code, Some(0), "{model}: {}", out.stderr);
     }
+    // A benchmark through the server: exact-length token prompts, every token timed here.
+    let bench_out = remote.path().join("bench");
+    let out = sandbox::lmwb(
+        remote.path(),
+        &models(),
+        &[
+            "--config",
+            &cfg,
+            "bench",
+            "-m",
+            &remote_model,
+            "-p",
+            "16",
+            "-n",
+            "8",
+            "-r",
+            "1",
+            "--out",
+            bench_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(bench_out.join("results.json")).unwrap())
+            .unwrap();
+    let m = &results["models"][0];
+    assert_eq!(m["model"]["name"], remote_model.as_str());
+    let tests: Vec<&str> = m["standard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["test"].as_str().unwrap())
+        .collect();
+    assert_eq!(tests, ["pp16", "tg8"]);
+    assert!(m["standard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["tok_s"]["mean"].as_f64().unwrap() > 0.0));
+    std::fs::remove_dir_all(&bench_out).unwrap();
+
     let addr = server.addr.clone();
     server.stop();
 

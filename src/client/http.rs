@@ -220,7 +220,16 @@ pub struct HttpClient {
     model: RemoteModel,
 }
 
+/// Token ids a benchmark draws below when the server does not list its vocabulary size.
+pub const FALLBACK_VOCAB: usize = 256;
+
 impl HttpClient {
+    /// Whether the backend listed the model's vocabulary size (else token prompts use ids
+    /// below [`FALLBACK_VOCAB`]).
+    pub fn vocab_listed(&self) -> bool {
+        self.model.vocab_size.is_some()
+    }
+
     /// Connect to `model` on `backend`: the backend's listing is read, so a server that is
     /// down, a wrong URL or an unknown model is an error here, before any generation. An
     /// empty `model` picks the backend's only model.
@@ -305,9 +314,11 @@ impl GenerationClient for HttpClient {
     }
 
     fn vocab_size(&self) -> Option<usize> {
-        // Token-id prompts go to /v1/completions; Ollama takes text only.
+        // Token-id prompts go to /v1/completions; Ollama takes text only. A server that
+        // does not list its vocabulary gets ids below 256: byte tokens in every BPE
+        // vocabulary (see `vocab_listed`).
         match self.conn.backend.kind {
-            BackendKind::Openai => self.model.vocab_size,
+            BackendKind::Openai => Some(self.model.vocab_size.unwrap_or(FALLBACK_VOCAB)),
             BackendKind::Ollama => None,
         }
     }

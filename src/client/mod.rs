@@ -13,7 +13,7 @@ pub mod target;
 pub mod wire;
 
 pub use crate::engine::{Event, GenerateRequest, Generation};
-pub use http::{Connection, HttpClient, RemoteModel};
+pub use http::{Connection, HttpClient, RemoteModel, FALLBACK_VOCAB};
 pub use local::LocalClient;
 pub use remote_error::RemoteError;
 pub use target::Target;

@@ -87,10 +87,7 @@ pub fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<u8> {
                     sha256: None,
                     arch: format!("remote ({})", backend.kind.as_str()),
                     quantization: "?".into(),
-                    load_notes: vec![format!(
-                        "served by {}; times are measured by lmwb's HTTP client",
-                        client.base_url()
-                    )],
+                    load_notes: remote_notes(&client),
                     params: 0,
                     size_bytes: 0,
                     context_length: client.context_length().unwrap_or(0),
@@ -181,4 +178,19 @@ fn load_local(
         load_ms,
     };
     Ok((LocalClient::new(name, engine), meta))
+}
+
+/// What the report says about a remote model.
+fn remote_notes(client: &HttpClient) -> Vec<String> {
+    let mut notes = vec![format!(
+        "served by {}; times are measured by lmwb's HTTP client",
+        client.base_url()
+    )];
+    if !client.vocab_listed() {
+        notes.push(format!(
+            "the server does not list the vocabulary size: prompt token ids are drawn below {}",
+            crate::client::FALLBACK_VOCAB
+        ));
+    }
+    notes
 }
