@@ -320,3 +320,35 @@ fn unknown_models_and_what_a_remote_cannot_do_are_refused() {
 fn error_of_req(c: &dyn GenerationClient, req: GenerateRequest) -> String {
     collect(c, req).unwrap_err().to_string()
 }
+
+#[test]
+fn the_workbench_lists_and_loads_remote_models() {
+    use lmwb::tui::loader::{EngineLoader, ModelLoader};
+    let srv = openai_server(&["from", " afar"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut down = backend(&format!("http://127.0.0.1:{port}"), BackendKind::Openai);
+    down.name = "down".into();
+    let loader = EngineLoader {
+        dirs: vec![],
+        options: Err("no local models here".into()),
+        backends: vec![backend(&srv.url(), BackendKind::Openai), down],
+    };
+    let rows = loader.scan();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["fake/m", "down/"]);
+    assert_eq!(rows[0].info.as_ref().unwrap().context_length, 4096);
+    // A backend that cannot be listed is one row saying why.
+    let why = rows[1].info.as_ref().unwrap_err();
+    assert!(why.contains("cannot reach backend `down`"), "{why}");
+    let client = loader.load(&rows[0]).unwrap();
+    assert_eq!(client.model_name(), "fake/m");
+    assert_eq!(
+        collect(client.as_ref(), chat("hi")).unwrap().text,
+        "from afar"
+    );
+    assert!(loader.load(&rows[1]).is_err());
+}
