@@ -112,6 +112,8 @@ impl Seen {
 struct State {
     repos: Vec<HubRepo>,
     fault: Fault,
+    /// Send bodies in 16 KiB pieces this far apart (a download a terminal can watch).
+    pace: Option<std::time::Duration>,
     seen: Vec<Seen>,
 }
 
@@ -127,6 +129,7 @@ impl FakeHub {
         let state = Arc::new(Mutex::new(State {
             repos,
             fault: Fault::None,
+            pace: None,
             seen: Vec::new(),
         }));
         let (st, base) = (state.clone(), url.clone());
@@ -144,6 +147,11 @@ impl FakeHub {
 
     pub fn set_fault(&self, f: Fault) {
         self.state.lock().unwrap().fault = f;
+    }
+
+    /// Send file bodies slowly: 16 KiB, then a pause of `gap`.
+    pub fn set_pace(&self, gap: std::time::Duration) {
+        self.state.lock().unwrap().pace = Some(gap);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -191,18 +199,28 @@ fn read_req(conn: &TcpStream) -> std::io::Result<Req> {
     Ok(Req { path, headers })
 }
 
+/// The status line and headers, with `Connection: close` and a Content-Length of `len`.
+fn write_head(
+    conn: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    len: usize,
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+    conn.write_all(head.as_bytes())
+}
+
 fn respond(
     conn: &mut TcpStream,
     status: &str,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    conn.write_all(head.as_bytes())?;
+    write_head(conn, status, headers, body.len())?;
     conn.write_all(body)?;
     conn.flush()
 }
@@ -345,19 +363,28 @@ fn body(
         None => ("200 OK", 0, total),
     };
     let probe = req.header("range").as_deref() == Some("bytes=0-0");
-    let fault = {
+    let (fault, pace) = {
         let mut s = st.lock().unwrap();
         let fault = s.fault;
         if fault == Fault::CutNext && !probe {
             s.fault = Fault::None;
         }
-        fault
+        (fault, s.pace)
     };
     let mut bytes = f.bytes[start..end].to_vec();
     if probe {
         return respond(conn, status, &headers, &bytes);
     }
     match fault {
+        Fault::None if pace.is_some() => {
+            write_head(conn, status, &headers, bytes.len())?;
+            for piece in bytes.chunks(16 << 10) {
+                conn.write_all(piece)?;
+                conn.flush()?;
+                std::thread::sleep(pace.unwrap_or_default());
+            }
+            Ok(())
+        }
         Fault::None => respond(conn, status, &headers, &bytes),
         Fault::Corrupt => {
             let mid = bytes.len() / 2;
@@ -370,12 +397,7 @@ fn body(
         }
         Fault::CutNext => {
             // Announce every byte, send half, and hang up.
-            let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
-            for (k, v) in &headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str(&format!("Content-Length: {}\r\n\r\n", bytes.len()));
-            conn.write_all(head.as_bytes())?;
+            write_head(conn, status, &headers, bytes.len())?;
             conn.write_all(&bytes[..bytes.len() / 2])?;
             conn.flush()?;
             conn.shutdown(std::net::Shutdown::Both)
