@@ -1,156 +1,21 @@
-//! `lmwb models pull` and `lmwb models rm` end to end against a fake hub on 127.0.0.1
+//! `lmwb models pull` end to end against a fake hub on 127.0.0.1
 //! (tests/common/fake_hub.rs) serving tiny models written by the test: the Hugging Face cache
 //! layout, lmwb's download list, no second download, resume after a cut connection with a
-//! Range request, 404s, a gated repo and HF_TOKEN, a broken body refused, offline mode, and
-//! rm removing exactly what lmwb downloaded. Nothing is downloaded from the internet.
+//! Range request, 404s, a gated repo and HF_TOKEN, a broken body refused, offline mode.
+//! Nothing is downloaded from the internet.
 
 mod common;
 #[path = "common/fake_hub.rs"]
 mod fake_hub;
+#[path = "common/pull_world.rs"]
+mod pull_world;
 #[path = "common/sandbox.rs"]
 mod sandbox;
 
 use common::tiny::{self, Arch, Spec};
-use fake_hub::{FakeHub, Fault, HubFile, HubRepo};
-use sandbox::Out;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-const GGUF_REPO: &str = "tiny/llama-GGUF";
-const GGUF: &str = "tiny-llama-F32.gguf";
-
-/// The tiny llama as GGUF bytes.
-fn tiny_gguf() -> Vec<u8> {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("m.gguf");
-    tiny::write_gguf(&Spec::new(Arch::Llama), &p);
-    std::fs::read(p).unwrap()
-}
-
-fn gguf_repo() -> HubRepo {
-    HubRepo::new(
-        GGUF_REPO,
-        vec![
-            HubFile::git("README.md", b"# tiny llama\n".to_vec()),
-            HubFile::lfs(GGUF, tiny_gguf()),
-        ],
-    )
-}
-
-/// A sandboxed home (HF_HOME, lmwb's cache and config inside it) and a fake hub.
-struct World {
-    dir: tempfile::TempDir,
-    hub: FakeHub,
-}
-
-impl World {
-    fn new(repos: Vec<HubRepo>) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("models")).unwrap();
-        World {
-            dir,
-            hub: FakeHub::start(repos),
-        }
-    }
-
-    fn hf_home(&self) -> PathBuf {
-        self.dir.path().join("hf")
-    }
-
-    fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.hf_home()
-            .join("hub")
-            .join(format!("models--{}", repo.replace('/', "--")))
-    }
-
-    fn manifest(&self) -> Value {
-        let p = self.dir.path().join("cache/lmwb/downloads.json");
-        match std::fs::read_to_string(&p) {
-            Ok(t) => serde_json::from_str(&t).unwrap(),
-            Err(_) => serde_json::json!({"files": []}),
-        }
-    }
-
-    fn manifest_files(&self) -> Vec<Value> {
-        self.manifest()["files"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let mut c = sandbox::assert_command(self.dir.path(), &self.dir.path().join("models"));
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().to_string();
-            if k.starts_with("HF_")
-                || k.starts_with("HUGGING")
-                || k.to_ascii_lowercase().ends_with("_proxy")
-            {
-                c.env_remove(k);
-            }
-        }
-        c.env("HF_HOME", self.hf_home())
-            .env("HF_ENDPOINT", &self.hub.url)
-            .args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        sandbox::output(&mut c)
-    }
-
-    fn lmwb(&self, args: &[&str]) -> Out {
-        self.cmd(args, &[])
-    }
-}
-
-fn ok(r: Out) -> Out {
-    assert_eq!(
-        r.code,
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        r.stdout,
-        r.stderr
-    );
-    r
-}
-
-fn failed(r: Out, code: i32, needles: &[&str]) -> Out {
-    assert_eq!(
-        r.code,
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        r.stdout,
-        r.stderr
-    );
-    for n in needles {
-        assert!(r.stderr.contains(n), "stderr lacks {n:?}: {}", r.stderr);
-    }
-    r
-}
-
-/// The last stdout line: NAME \t PATH.
-fn name_and_path(r: &Out) -> (String, PathBuf) {
-    let last = r.stdout.lines().last().expect("a stdout line");
-    let (n, p) = last.split_once('\t').expect("NAME\\tPATH");
-    (n.to_string(), PathBuf::from(p))
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    fn walk(d: &Path, base: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                walk(&p, base, out);
-            } else {
-                out.push(p.strip_prefix(base).unwrap().to_string_lossy().to_string());
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
+use fake_hub::{Fault, HubFile, HubRepo};
+use pull_world::*;
+use std::path::PathBuf;
 
 #[test]
 fn pull_a_file_into_the_hf_cache_then_again_without_downloading() {
@@ -480,109 +345,21 @@ fn offline_uses_the_cache_only() {
 }
 
 #[test]
-fn rm_removes_exactly_what_pull_downloaded() {
-    let w = World::new(vec![gguf_repo()]);
-    let spec = format!("{GGUF_REPO}:{GGUF}");
-    let (name, path) = name_and_path(&ok(w.lmwb(&["models", "pull", &spec])));
-    let blob = std::fs::canonicalize(&path).unwrap();
-    // No terminal and no --yes: refuse, remove nothing, never wait on stdin.
-    failed(w.lmwb(&["models", "rm", &name]), 2, &["pass --yes"]);
-    assert!(path.exists() && blob.exists());
-    // Another tool's file in the same cache stays.
-    let dir = w.repo_dir(GGUF_REPO);
-    let theirs = dir.join("blobs").join("0123456789abcdef");
-    std::fs::write(&theirs, b"another tool").unwrap();
-    let r = ok(w.lmwb(&["models", "rm", "--yes", &name]));
-    assert!(r.stdout.contains("removed"), "{}", r.stdout);
-    assert!(path.symlink_metadata().is_err() && !blob.exists());
-    assert_eq!(
-        files_under(&dir),
-        ["blobs/0123456789abcdef"],
-        "refs and empty folders go, the other file stays"
+fn another_tools_file_of_another_size_is_left_alone() {
+    let repo = gguf_repo();
+    let commit = repo.commit.clone();
+    let w = World::new(vec![repo]);
+    let snap = w.repo_dir(GGUF_REPO).join("snapshots").join(&commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::write(snap.join(GGUF), b"half a file").unwrap();
+    failed(
+        w.lmwb(&["models", "pull", &format!("{GGUF_REPO}:{GGUF}")]),
+        1,
+        &[
+            "already in the cache with 11 bytes",
+            "move it away and pull again",
+        ],
     );
+    assert_eq!(std::fs::read(snap.join(GGUF)).unwrap(), b"half a file");
     assert!(w.manifest_files().is_empty());
-    std::fs::remove_file(&theirs).unwrap();
-    // Pulled once more and removed by REPO: the whole repo folder goes.
-    ok(w.lmwb(&["models", "pull", &spec]));
-    ok(w.lmwb(&["models", "rm", "-y", GGUF_REPO]));
-    assert!(!dir.exists(), "{:?}", files_under(&dir));
-}
-
-#[test]
-fn rm_keeps_a_blob_another_snapshot_links_to() {
-    let w = World::new(vec![gguf_repo()]);
-    let spec = format!("{GGUF_REPO}:{GGUF}");
-    let (_, path) = name_and_path(&ok(w.lmwb(&["models", "pull", &spec])));
-    let blob = std::fs::canonicalize(&path).unwrap();
-    // Another revision, linked by another tool, shares the blob.
-    let other = w.repo_dir(GGUF_REPO).join("snapshots/othercommit");
-    std::fs::create_dir_all(&other).unwrap();
-    std::os::unix::fs::symlink(std::fs::read_link(&path).unwrap(), other.join(GGUF)).unwrap();
-    let r = ok(w.lmwb(&["models", "rm", "--yes", &spec]));
-    assert!(
-        r.stderr.contains("another snapshot still links to it"),
-        "{}",
-        r.stderr
-    );
-    assert!(path.symlink_metadata().is_err(), "lmwb's link goes");
-    assert!(
-        blob.exists() && other.join(GGUF).exists(),
-        "the shared blob stays"
-    );
-}
-
-#[test]
-fn rm_refuses_models_lmwb_did_not_download() {
-    let w = World::new(vec![gguf_repo()]);
-    // Put there by another tool, in the HF cache layout.
-    let dir = w.repo_dir("someone/else");
-    std::fs::create_dir_all(dir.join("snapshots/abc")).unwrap();
-    std::fs::create_dir_all(dir.join("refs")).unwrap();
-    std::fs::write(dir.join("refs/main"), "abc").unwrap();
-    std::fs::write(dir.join("snapshots/abc/m.gguf"), tiny_gguf()).unwrap();
-    let before = files_under(&dir);
-    failed(
-        w.lmwb(&["models", "rm", "--yes", "someone/else:m.gguf"]),
-        1,
-        &[
-            "lmwb did not download someone/else:m.gguf (it is in",
-            "remove it with the tool that put it there",
-        ],
-    );
-    // A model in lmwb's models folder.
-    std::fs::write(w.dir.path().join("models/local.gguf"), tiny_gguf()).unwrap();
-    failed(
-        w.lmwb(&["models", "rm", "--yes", "local"]),
-        1,
-        &["lmwb did not download local", "models/local.gguf"],
-    );
-    failed(
-        w.lmwb(&["models", "rm", "--yes", "nothing/here"]),
-        1,
-        &[
-            "lmwb did not download a model named nothing/here",
-            "downloaded nothing yet",
-        ],
-    );
-    assert_eq!(files_under(&dir), before);
-    assert!(w.dir.path().join("models/local.gguf").exists());
-    // Pulling what another tool already put there records nothing, so rm still refuses.
-    let spec = format!("{GGUF_REPO}:{GGUF}");
-    let (_, path) = name_and_path(&ok(w.lmwb(&["models", "pull", &spec])));
-    ok(w.lmwb(&["models", "rm", "-y", &spec]));
-    let gguf = tiny_gguf();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, &gguf).unwrap();
-    let r = ok(w.lmwb(&["models", "pull", &spec]));
-    assert!(
-        r.stderr.contains("put there by another tool"),
-        "{}",
-        r.stderr
-    );
-    failed(
-        w.lmwb(&["models", "rm", "-y", &spec]),
-        1,
-        &["lmwb did not download"],
-    );
-    assert!(path.exists());
 }

@@ -287,6 +287,16 @@ impl OneFile<'_> {
         if snapshot.symlink_metadata().is_ok() && !snapshot.exists() {
             std::fs::remove_file(&snapshot).map_err(|e| PullError::io(&snapshot, e))?;
         }
+        // Someone else's file of another size: not lmwb's to replace.
+        if let Some(len) = file_len(&snapshot) {
+            return Err(PullError::io(
+                &snapshot,
+                format!(
+                    "it is already in the cache with {len} bytes where the hub announces {} (another tool's unfinished copy?); move it away and pull again",
+                    meta.size
+                ),
+            ));
+        }
         let (status, blob_created) = if file_len(&blob) == Some(meta.size) {
             cache
                 .link(&meta.commit, self.file, &blob)
