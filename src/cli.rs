@@ -27,16 +27,9 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// OpenAI-, Anthropic- and Ollama-compatible HTTP server on the engine.
     Serve(Box<ServeArgs>),
-    /// Local models: list, show, requantize (pull and rm are not built yet).
+    /// Local models: list, show, requantize, pull from the Hugging Face hub, rm.
     #[command(subcommand)]
     Models(ModelsCommand),
-}
-
-/// Arguments of a command that is not built yet (accepted so it can say so).
-#[derive(Args, Debug)]
-pub struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,10 +58,35 @@ pub enum ModelsCommand {
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
-    /// Download from the Hugging Face hub (not built yet).
-    Pull(NotBuilt),
-    /// Remove a downloaded model (not built yet).
-    Rm(NotBuilt),
+    /// Download from the Hugging Face hub into its cache (resumes an interrupted download).
+    Pull(PullArgs),
+    /// Remove a model `lmwb models pull` downloaded (nothing another tool put there).
+    Rm(RmArgs),
+}
+
+/// `lmwb models pull REPO[:FILE]`.
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// ORG/NAME (picks a GGUF, or a safetensors model), ORG/NAME:FILE, or ORG/NAME:QUANT
+    /// (e.g. :Q8_0).
+    #[arg(value_name = "REPO[:FILE]")]
+    pub spec: String,
+    /// Branch, tag or commit.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// No network: only look in the Hugging Face cache (as HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `lmwb models rm NAME`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// The name `lmwb models pull` printed, or ORG/NAME[:FILE].
+    pub name: String,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// Sampling flags and request limits, shared by every command that generates.

@@ -246,14 +246,21 @@ fn bad_model_device_and_sampling_fail_with_a_clear_message() {
 }
 
 #[test]
-fn commands_not_built_yet_exit_2() {
+fn models_pull_and_rm_refuse_bad_input_without_the_network() {
     let sb = Sandbox::new();
-    for args in [&["models", "pull", "x"][..], &["models", "rm", "x"]] {
-        let r = lmwb(&sb, args);
-        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("not built yet"), "{args:?}: {}", r.stderr);
-        assert!(r.stdout.is_empty(), "{args:?}: {:?}", r.stdout);
-    }
+    let r = lmwb(&sb, &["models", "pull", "not a repo"]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("is not a hub model"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{:?}", r.stdout);
+    let r = lmwb(&sb, &["models", "rm", "--yes", "nosuch/model"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("lmwb did not download a model named nosuch/model"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{:?}", r.stdout);
 }
 
 #[test]

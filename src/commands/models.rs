@@ -1,4 +1,4 @@
-//! `lmwb models list|show|requantize`.
+//! `lmwb models list|show|requantize` (pull and rm: `models_pull.rs`).
 
 use crate::cli::ModelsCommand;
 use crate::config::Config;
@@ -119,8 +119,8 @@ pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
             Ok(0)
         }
         ModelsCommand::Requantize { model, to, out } => requantize(&model, &to, out, cfg),
-        ModelsCommand::Pull(_) => Ok(super::not_built("models pull")),
-        ModelsCommand::Rm(_) => Ok(super::not_built("models rm")),
+        ModelsCommand::Pull(args) => super::models_pull::pull(args),
+        ModelsCommand::Rm(args) => super::models_pull::rm(args, cfg),
     }
 }
 

@@ -2,6 +2,14 @@
 
 mod meta;
 pub use meta::metadata;
+// `lmwb models pull` / `rm`: the Hugging Face cache, the hub, lmwb's download list.
+pub mod downloaded;
+pub mod hf_cache;
+pub mod hub;
+pub mod offline;
+pub mod pick;
+pub mod pull;
+pub mod remove;
 
 use crate::engine::model::{inspect, ModelInfo};
 use serde::Serialize;
@@ -131,6 +139,10 @@ pub fn resolve(spec: &str, dirs: &[PathBuf]) -> Result<PathBuf, ResolveError> {
                 })
             }
         }
+    }
+    // `ORG/NAME[:FILE]`, as `lmwb models pull` prints it: pulled, or in the HF cache.
+    if let Some(p) = offline::cached_model(spec) {
+        return Ok(p);
     }
     // No name matched: a spec with a folder or a model extension was meant as a path.
     let looks_like_path = spec.contains(std::path::MAIN_SEPARATOR)
