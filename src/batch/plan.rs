@@ -33,11 +33,11 @@ impl ModelRef {
 pub fn resolve_models(
     spec: &ValidSpec,
     models: &[ModelSpec],
-    dirs: &[PathBuf],
+    sources: &crate::models::Sources,
 ) -> Result<Vec<ModelRef>, SpecError> {
     let mut out: Vec<ModelRef> = Vec::new();
     for m in models {
-        let path = crate::models::resolve(&m.spec, dirs).map_err(|e| {
+        let found = crate::models::lookup(&m.spec, sources).map_err(|e| {
             let from = if m.line.is_some() {
                 "models"
             } else {
@@ -45,7 +45,15 @@ pub fn resolve_models(
             };
             spec.error(m.line, format!("{from}: `{}`: {e}", m.spec))
         })?;
-        let r = ModelRef::from_path(path);
+        // The registry's name (the file stem in a configured folder, as before; the Ollama
+        // or HF name otherwise); a path outside every source is named by its stem.
+        let r = match found.entry {
+            Some(_) => ModelRef {
+                name: found.name,
+                path: found.path,
+            },
+            None => ModelRef::from_path(found.path),
+        };
         if !out.iter().any(|o| o.path == r.path) {
             out.push(r);
         }

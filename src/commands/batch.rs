@@ -71,7 +71,8 @@ fn plan(args: &BatchArgs, cfg: &Config) -> Result<Plan, String> {
             line: None,
         }]
     };
-    let models = resolve_models(&spec, &models, &cfg.model_dirs()).map_err(|e| e.to_string())?;
+    let models = resolve_models(&spec, &models, &crate::models::Sources::from_config(cfg))
+        .map_err(|e| e.to_string())?;
     let out_dir = args
         .out
         .clone()

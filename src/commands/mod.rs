@@ -4,6 +4,8 @@ pub mod batch;
 pub mod bench;
 pub mod gen;
 pub mod models;
+pub mod models_show;
+pub mod models_verify;
 pub mod run;
 pub mod serve;
 
@@ -12,6 +14,6 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Say that a command is not built yet and which issue brings it.
 pub fn not_built(command: &str) -> u8 {
-    eprintln!("lmwb: `{command}` is not built yet; today `lmwb`, `lmwb run`, `lmwb batch`, `lmwb bench`, `lmwb serve` and `lmwb models list|show|requantize` work (see README.md)");
+    eprintln!("lmwb: `{command}` is not built yet; today `lmwb`, `lmwb run`, `lmwb batch`, `lmwb bench`, `lmwb serve` and `lmwb models list|show|verify|requantize` work (see README.md)");
     EXIT_USAGE
 }
