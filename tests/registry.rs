@@ -112,8 +112,15 @@ fn every_store_is_found_with_its_name_source_and_path() {
     let entries = scan(&w.s.sources());
     assert_eq!(
         names(&entries),
-        ["tiny-qwen3", HF_GGUF, "tinyorg/tiny-qwen2", "tiny:1b"],
-        "one entry per model, sources in priority order; the old snapshot is not listed"
+        [
+            "tiny-qwen3",
+            HF_GGUF,
+            "tinyorg/tiny-qwen2",
+            "tiny:1b",
+            "someone/tiny:latest"
+        ],
+        "one entry per model and store name, sources in priority order; the old snapshot is \
+         not listed"
     );
 
     let f = by_name(&entries, "tiny-qwen3");
@@ -159,8 +166,9 @@ fn every_store_is_found_with_its_name_source_and_path() {
         o.sha256.as_deref(),
         Some(sha256_hex(&w.src("qwen2.gguf")).as_str())
     );
-    let aliases: Vec<&str> = o.aliases().collect();
-    assert_eq!(aliases, ["tiny:1b", "someone/tiny:latest"]);
+    // Two tags of one blob are two models, as `ollama list` shows them, with one sum.
+    let o2 = by_name(&entries, "someone/tiny:latest");
+    assert_eq!((o2.path.as_path(), &o2.sha256), (w.ollama_blob.as_path(), &o.sha256));
     assert_eq!(o.locations[0].expected_size, Some(o.size));
     assert!(
         o.locations[0]
@@ -269,6 +277,8 @@ fn a_copy_in_a_folder_joins_the_ollama_model_and_a_same_size_other_does_not() {
     let entries = scan(&w.s.sources());
     let e = by_name(&entries, "copy-of-tiny");
     assert_eq!(e.sources, [Source::Folder, Source::Ollama]);
+    let aliases: Vec<&str> = e.aliases().collect();
+    assert_eq!(aliases, ["copy-of-tiny", "tiny:1b", "someone/tiny:latest"]);
     assert_eq!(e.path, copy, "the configured folder's copy comes first");
     assert_eq!(
         lookup("tiny:1b", &w.s.sources()).unwrap().name,

@@ -1,11 +1,14 @@
 //! From the sources' locations to the registry's entries: one entry per model, however many
 //! places hold it, under a name that is the same on every scan and unique.
 //!
-//! Two locations are one model when they are the same file (symlinks, the same folder
-//! configured twice) or have the same sha256. The hash comes for free where the store names
-//! files by it (HF LFS blobs, Ollama digests); any other file is hashed only when another
-//! model has exactly its size, and the sum is cached (see [`super::hash`]); a sum cached
-//! before (by an earlier scan or `models verify`) is used whatever the sizes.
+//! Locations in different stores are one model when they are the same file (symlinks) or
+//! have the same sha256; within one store, each name the store gives stays its own model
+//! (two Ollama tags of one blob, two symlinks in a folder), as that store lists them, and
+//! the other stores' copies are listed with the first of them. The hash comes for free
+//! where the store names files by it (HF LFS blobs, Ollama digests); any other file is
+//! hashed only when another model has exactly its size, and the sum is cached (see
+//! [`super::hash`]); a sum cached before (by an earlier scan or `models verify`) is used
+//! whatever the sizes.
 //!
 //! Names: an entry takes the name of its first location (sources in the order folders, HF,
 //! LM Studio, Ollama). When an earlier entry already has that name, a configured folder's
@@ -114,29 +117,38 @@ pub fn merge(locations: Vec<Location>, cache: &mut HashCache) -> Vec<Entry> {
             }
         }
     }
-    let mut entries: Vec<(usize, Entry)> = merged
-        .into_iter()
-        .map(|mut g| {
-            g.locs.sort_by_key(|(order, l)| (l.source, *order));
-            let first = g.locs[0].0;
-            let locations: Vec<Location> = g.locs.into_iter().map(|(_, l)| l).collect();
+    // 4. One entry per location of the group's first source (a store's own names for one
+    //    file stay apart, as that store lists them); the other stores' copies go with the
+    //    first of them.
+    let mut entries: Vec<(usize, Entry)> = Vec::new();
+    for mut g in merged {
+        g.locs.sort_by_key(|(order, l)| (l.source, *order));
+        let source = g.locs[0].1.source;
+        let split = g
+            .locs
+            .iter()
+            .take_while(|(_, l)| l.source == source)
+            .count();
+        let others: Vec<Location> = g.locs.drain(split..).map(|(_, l)| l).collect();
+        let mut others = Some(others);
+        for (order, loc) in g.locs {
+            let mut locations = vec![loc];
+            locations.extend(others.take().unwrap_or_default());
             let mut sources: Vec<Source> = locations.iter().map(|l| l.source).collect();
             sources.dedup();
             let p = &locations[0];
-            (
-                first,
-                Entry {
-                    name: p.name.clone(),
-                    path: p.path.clone(),
-                    source: p.source,
-                    size: p.size,
-                    sha256: g.sha256,
-                    sources,
-                    locations,
-                },
-            )
-        })
-        .collect();
+            let e = Entry {
+                name: p.name.clone(),
+                path: p.path.clone(),
+                source: p.source,
+                size: p.size,
+                sha256: g.sha256.clone(),
+                sources,
+                locations,
+            };
+            entries.push((order, e));
+        }
+    }
     entries.sort_by_key(|(first, e)| (e.source, *first));
     let mut entries: Vec<Entry> = entries.into_iter().map(|(_, e)| e).collect();
     unique_names(&mut entries);
