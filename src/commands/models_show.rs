@@ -13,12 +13,20 @@ pub fn fit_line(f: &FitEstimate) -> String {
         Some(a) => format!("{} free", human_size(a)),
         None => "free memory unknown".into(),
     };
+    // An embedding model keeps no KV cache.
+    let kv = if f.kv_bytes_per_token == 0 {
+        String::new()
+    } else {
+        format!(
+            " + {} KV cache ({:?}) at {} tokens",
+            human_size(f.kv_bytes),
+            f.kv_dtype,
+            f.context
+        )
+    };
     format!(
-        "{} weights + {} KV cache ({:?}) at {} tokens + {} runtime = {}; {free}: {}",
+        "{} weights{kv} + {} runtime = {}; {free}: {}",
         human_size(f.weights_bytes),
-        human_size(f.kv_bytes),
-        f.kv_dtype,
-        f.context,
         human_size(f.runtime_bytes),
         human_size(f.total_bytes),
         f.verdict.label()

@@ -111,7 +111,9 @@ fn print_report(name: &str, report: &Report) {
         let mark = if c.ok { "ok  " } else { "FAIL" };
         println!("  {mark} {:<7} {}", c.what, c.detail);
     }
-    if report.passed() {
-        println!("all {} checks passed", report.checks.len());
+    match report.checks.len() {
+        _ if !report.passed() => {}
+        1 => println!("the check passed"),
+        n => println!("all {n} checks passed"),
     }
 }
