@@ -32,8 +32,11 @@ fn time_ms(e: &Embedder, inputs: &[EmbedInput], reps: usize) -> (f64, f64) {
 
 fn main() {
     let cfg = Config::load(None).expect("config");
-    let path = lmwb::models::resolve(&cfg.embedding_model, &cfg.model_dirs())
-        .expect("the embedding model (bash scripts/fetch-models.sh fetches it)");
+    let path = lmwb::models::resolve(
+        &cfg.embedding_model,
+        &lmwb::models::Sources::from_config(&cfg),
+    )
+    .expect("the embedding model (bash scripts/fetch-models.sh fetches it)");
     let e = Embedder::load(&path).expect("load");
     let reps = std::env::var("LMWB_BENCH_REPS")
         .ok()

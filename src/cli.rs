@@ -34,13 +34,27 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ModelsCommand {
-    /// Models found in the configured folders: name, architecture, quantization, size, context.
+    /// Models on disk (configured folders, Hugging Face cache, LM Studio, Ollama): name,
+    /// architecture, quantization, size, context, source.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Everything lmwb knows about one model.
+    /// Everything lmwb knows about one model: format, tokenizer, template, every path, and
+    /// whether it fits in memory.
     Show {
+        /// Model name (from `lmwb models list`) or path.
+        model: String,
+        /// Context length for the memory estimate (default: the configured max_kv_size when
+        /// set, else the model's context).
+        #[arg(long, value_name = "N")]
+        ctx: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a model's files: lengths against their headers, sha256 against the store's
+    /// names for them. Exit 0 when every check passes, 1 when one fails.
+    Verify {
         /// Model name (from `lmwb models list`) or path.
         model: String,
         #[arg(long)]

@@ -38,6 +38,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// `[[backends]]`: remote servers `-m NAME/MODEL` reaches.
     pub backends: Vec<crate::client::backend::BackendConfig>,
+    /// `[registry]`: which other tools' model stores the registry reads.
+    pub registry: RegistrySettings,
     /// Action name → key names (see `[keymap]` in config.toml).
     pub keymap: std::collections::BTreeMap<String, KeyList>,
 }
@@ -49,6 +51,15 @@ pub struct ServerSettings {
     pub max_models: usize,
     pub memory_budget: String,
     pub ttl: String,
+}
+
+/// The `[registry]` table: each other tool's model store on (read in place) or off.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub huggingface: bool,
+    pub lmstudio: bool,
+    pub ollama: bool,
 }
 
 /// One key name or several.

@@ -288,7 +288,8 @@ fn models_list_and_show_describe_the_default_model() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], "llama", "{row}");
     assert_eq!(cols[2], "Q4_1", "{row}");
-    assert_eq!(cols.last(), Some(&"8192"), "{row}");
+    assert_eq!(cols[cols.len() - 2], "8192", "{row}");
+    assert_eq!(cols.last(), Some(&"folder"), "{row}");
 
     let r = ok(lmwb(&sb, &["models", "list", "--json"]));
     let rows: Value = serde_json::from_str(&r.stdout).expect("models list --json");

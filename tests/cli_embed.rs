@@ -35,7 +35,7 @@ fn models_list_shows_it_as_an_embedding_model() {
         .unwrap_or_else(|| panic!("{}", r.stdout));
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!((cols[1], cols[2]), ("bert", "F32"), "{row}");
-    assert_eq!(cols.last(), Some(&"256"), "{row}");
+    assert_eq!(cols[cols.len() - 2], "256", "{row}");
 
     let r = lmwb(&["models", "list", "--json"]);
     let rows: Value = serde_json::from_str(&r.stdout).expect("models list --json");

@@ -103,6 +103,34 @@ fn run_and_batch_reach_remote_models_and_a_bad_backend_does_not_stop_the_batch()
         out.stderr
     );
 
+    // models list: the remote models after the local ones, and why a backend is missing.
+    let out = sandbox::lmwb(
+        home.path(),
+        models.path(),
+        &["--config", cfg_s, "models", "list"],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let line = |name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{}", out.stdout))
+            .to_string()
+    };
+    assert!(line("good/m").contains("4096"), "{}", out.stdout);
+    assert!(line("down/").contains("unreachable"), "{}", out.stdout);
+    assert!(line("bad/").contains("did not answer like"), "{}", out.stdout);
+    let out = sandbox::lmwb(
+        home.path(),
+        models.path(),
+        &["--config", cfg_s, "models", "list", "--json"],
+    );
+    let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let good_row = rows.iter().find(|r| r["name"] == "good/m").unwrap();
+    assert_eq!(good_row["source"], "backend");
+    assert_eq!(good_row["context_length"], 4096);
+    assert!(rows.iter().any(|r| r["name"] == "down/" && r["error"].is_string()));
+
     // A batch over the three.
     let spec = home.path().join("set.toml");
     std::fs::write(

@@ -333,7 +333,7 @@ fn the_workbench_lists_and_loads_remote_models() {
     let mut down = backend(&format!("http://127.0.0.1:{port}"), BackendKind::Openai);
     down.name = "down".into();
     let loader = EngineLoader {
-        dirs: vec![],
+        sources: lmwb::models::Sources::default(),
         options: Err("no local models here".into()),
         backends: vec![backend(&srv.url(), BackendKind::Openai), down],
     };

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
     Local {
-        /// The registry's name for it (file stem or folder name, lower-case).
+        /// The registry's name for it (the file stem in a configured folder, the Ollama or
+        /// HF name otherwise; a path outside every source: its stem).
         name: String,
         path: PathBuf,
     },
@@ -56,10 +57,10 @@ impl Target {
                 });
             }
         }
-        let path = crate::models::resolve(spec, &cfg.model_dirs())?;
+        let found = crate::models::lookup(spec, &crate::models::Sources::from_config(cfg))?;
         Ok(Target::Local {
-            name: local_name(&path),
-            path,
+            name: found.name,
+            path: found.path,
         })
     }
 

@@ -23,7 +23,10 @@ pub fn model_path(args: &GenArgs, cfg: &Config) -> anyhow::Result<PathBuf> {
         .model
         .clone()
         .unwrap_or_else(|| cfg.default_model.clone());
-    Ok(crate::models::resolve(&spec, &cfg.model_dirs())?)
+    Ok(crate::models::resolve(
+        &spec,
+        &crate::models::Sources::from_config(cfg),
+    )?)
 }
 
 pub fn engine_options(args: &EngineArgs, cfg: &Config) -> anyhow::Result<EngineOptions> {

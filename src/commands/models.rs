@@ -1,12 +1,13 @@
-//! `lmwb models list|show|requantize` (pull and rm: `models_pull.rs`).
+//! `lmwb models list|requantize` and the dispatch of `models show|verify|pull|rm`
+//! (`models_show.rs`, `models_verify.rs`, `models_pull.rs`).
 
 use crate::cli::ModelsCommand;
 use crate::config::Config;
 use crate::engine::model::quantize::{default_output, parse_target, requantize_gguf, target_names};
-use crate::engine::model::{inspect, ModelInfo, ModelKind};
-use crate::models::{describe, resolve, scan};
+use crate::engine::model::{ModelInfo, ModelKind};
+use crate::models::{describe, resolve, scan, Entry, Sources};
 
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let mb = bytes as f64 / 1e6;
     if mb < 1.0 {
         format!("{:.0} KB", bytes as f64 / 1e3)
@@ -17,7 +18,7 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-fn human_params(n: u64) -> String {
+pub(super) fn human_params(n: u64) -> String {
     if n >= 1_000_000_000 {
         format!("{:.1}B", n as f64 / 1e9)
     } else {
@@ -26,119 +27,128 @@ fn human_params(n: u64) -> String {
 }
 
 pub fn run(cmd: ModelsCommand, cfg: &Config) -> anyhow::Result<u8> {
+    let sources = Sources::from_config(cfg);
     match cmd {
-        ModelsCommand::List { json } => {
-            let entries = scan(&cfg.model_dirs());
-            if json {
-                let rows: Vec<_> = entries
-                    .iter()
-                    .map(|e| match describe(e) {
-                        Ok(info) => {
-                            serde_json::json!({"name": e.name, "path": e.path, "info": info})
-                        }
-                        Err(err) => {
-                            serde_json::json!({"name": e.name, "path": e.path, "error": err})
-                        }
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(0);
-            }
-            if entries.is_empty() {
-                let dirs: Vec<String> = cfg
-                    .model_dirs()
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect();
-                eprintln!("lmwb: no models in {}; run `bash scripts/fetch-models.sh` for the default model", dirs.join(", "));
-                return Ok(0);
-            }
-            let rows: Vec<_> = entries.iter().map(|e| (e, describe(e))).collect();
-            let embedding = |r: &Result<ModelInfo, String>| {
-                r.as_ref().is_ok_and(|i| i.kind == ModelKind::Embedding)
-            };
-            println!(
-                "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-                "NAME", "ARCH", "QUANT", "PARAMS", "SIZE", "CONTEXT"
-            );
-            for (e, info) in rows.iter().filter(|(_, i)| !embedding(i)) {
-                match info {
-                    Ok(i) => list_row(&e.name, i),
-                    Err(err) => println!("{:<40} unreadable: {err}", e.name),
-                }
-            }
-            // Embedding models answer /v1/embeddings under `lmwb serve`; they do not chat.
-            let embedders: Vec<_> = rows.iter().filter(|(_, i)| embedding(i)).collect();
-            if !embedders.is_empty() {
-                println!(
-                    "\n{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-                    "EMBEDDING MODEL", "ARCH", "QUANT", "PARAMS", "SIZE", "MAX TOK"
-                );
-            }
-            for (e, info) in embedders {
-                if let Ok(i) = info {
-                    list_row(&e.name, i);
-                }
-            }
-            Ok(0)
+        ModelsCommand::List { json } => list(&sources, cfg, json),
+        ModelsCommand::Show { model, ctx, json } => {
+            super::models_show::show(&model, ctx, json, &sources, cfg)
         }
-        ModelsCommand::Show { model, json } => {
-            let path = resolve(&model, &cfg.model_dirs())?;
-            let info = inspect(&path)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-                return Ok(0);
-            }
-            println!("path:          {}", info.path.display());
-            if info.kind == ModelKind::Embedding {
-                return show_embedding(&info);
-            }
-            show_basics(&info);
-            println!("context:       {}", info.context_length);
-            println!(
-                "chat template: {}",
-                if info.has_chat_template {
-                    "yes"
-                } else {
-                    "no (use --template NAME)"
-                }
-            );
-            if let Some(c) = &info.config {
-                println!(
-                    "layers:        {} · hidden {} · heads {} (KV {}) · head dim {} · vocab {}",
-                    c.n_layers, c.hidden_size, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size
-                );
-                println!(
-                    "KV cache:      {} per token",
-                    human_size(c.kv_bytes_per_token() as u64)
-                );
-            }
-            for n in &info.notes {
-                println!("note:          {n}");
-            }
-            Ok(0)
+        ModelsCommand::Verify { model, json } => {
+            super::models_verify::verify(&model, json, &sources)
         }
-        ModelsCommand::Requantize { model, to, out } => requantize(&model, &to, out, cfg),
+        ModelsCommand::Requantize { model, to, out } => requantize(&model, &to, out, &sources),
         ModelsCommand::Pull(args) => super::models_pull::pull(args),
         ModelsCommand::Rm(args) => super::models_pull::rm(args, cfg),
     }
 }
 
-/// One row of `models list` (the last column: context, or tokens per input).
-fn list_row(name: &str, i: &ModelInfo) {
-    println!(
-        "{:<40} {:<8} {:<6} {:>7} {:>9} {:>8}",
-        name,
-        i.arch,
-        i.quant,
-        human_params(i.params),
-        human_size(i.size_bytes),
-        i.context_length
-    );
+/// A `--json` row of `models list`: the entry, and its headers or why they are unreadable.
+fn json_row(e: &Entry) -> serde_json::Value {
+    let mut row = serde_json::json!({
+        "name": e.name,
+        "path": e.path,
+        "source": e.source,
+        "sources": e.sources,
+        "size": e.size,
+        "sha256": e.sha256,
+        "locations": e.locations,
+    });
+    match describe(e) {
+        Ok(info) => row["info"] = serde_json::to_value(info).unwrap_or_default(),
+        Err(err) => row["error"] = err.into(),
+    }
+    row
+}
+
+/// The SOURCE column: every source holding the model, `+`-joined.
+fn sources_label(e: &Entry) -> String {
+    e.sources
+        .iter()
+        .map(|s| s.label())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+fn list(sources: &Sources, cfg: &Config, json: bool) -> anyhow::Result<u8> {
+    let entries = scan(sources);
+    if json {
+        let mut rows: Vec<_> = entries.iter().map(json_row).collect();
+        rows.extend(super::models_remote::json_rows(cfg));
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    if entries.is_empty() {
+        eprintln!(
+            "lmwb: no models in {}; run `bash scripts/fetch-models.sh` for the default model",
+            sources.describe()
+        );
+        super::models_remote::print(cfg);
+        return Ok(0);
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.name.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(40);
+    let rows: Vec<_> = entries.iter().map(|e| (e, describe(e))).collect();
+    let embedding =
+        |r: &Result<ModelInfo, String>| r.as_ref().is_ok_and(|i| i.kind == ModelKind::Embedding);
+    let header = |first: &str, last: &str| {
+        println!(
+            "{first:<width$} {:<8} {:<6} {:>7} {:>9} {last:>8} SOURCE",
+            "ARCH", "QUANT", "PARAMS", "SIZE"
+        )
+    };
+    header("NAME", "CONTEXT");
+    for (e, info) in rows.iter().filter(|(_, i)| !embedding(i)) {
+        list_row(e, info, width);
+    }
+    // Embedding models answer /v1/embeddings under `lmwb serve`; they do not chat.
+    let embedders: Vec<_> = rows.iter().filter(|(_, i)| embedding(i)).collect();
+    if !embedders.is_empty() {
+        println!();
+        header("EMBEDDING MODEL", "MAX TOK");
+    }
+    for (e, info) in embedders {
+        list_row(e, info, width);
+    }
+    super::models_remote::print(cfg);
+    Ok(0)
+}
+
+/// One row of `models list` (the context column: context, or tokens per input), then a
+/// line for each other place the same model is.
+fn list_row(e: &Entry, info: &Result<ModelInfo, String>, width: usize) {
+    match info {
+        Ok(i) => println!(
+            "{:<width$} {:<8} {:<6} {:>7} {:>9} {:>8} {}",
+            e.name,
+            i.arch,
+            i.quant,
+            human_params(i.params),
+            human_size(i.size_bytes),
+            i.context_length,
+            sources_label(e)
+        ),
+        Err(err) => println!(
+            "{:<width$} unreadable ({}): {err}",
+            e.name,
+            sources_label(e)
+        ),
+    }
+    for l in e.locations.iter().skip(1) {
+        println!(
+            "  also {} {} ({})",
+            l.source.label(),
+            l.name,
+            l.path.display()
+        );
+    }
 }
 
 /// The lines `models show` prints for every model: format, architecture, weights, size.
-fn show_basics(info: &ModelInfo) {
+pub(super) fn show_basics(info: &ModelInfo) {
     println!("format:        {}", info.format);
     println!("architecture:  {}", info.arch);
     println!("quantization:  {}", info.quant);
@@ -151,7 +161,7 @@ fn show_basics(info: &ModelInfo) {
 }
 
 /// `models show` of an embedding model: what it is for, and its vectors.
-fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
+pub(super) fn show_embedding(info: &ModelInfo) -> anyhow::Result<()> {
     let spec = crate::engine::embed::EmbedSpec::read(&info.path)?;
     println!(
         "kind:          embedding model (lmwb serve: /v1/embeddings, /api/embed); it does not chat"
@@ -175,20 +185,20 @@ fn show_embedding(info: &ModelInfo) -> anyhow::Result<u8> {
         spec.bert.num_attention_heads,
         spec.bert.vocab_size
     );
-    Ok(0)
+    Ok(())
 }
 
 fn requantize(
     model: &str,
     to: &str,
     out: Option<std::path::PathBuf>,
-    cfg: &Config,
+    sources: &Sources,
 ) -> anyhow::Result<u8> {
     let Some(target) = parse_target(to) else {
         eprintln!("lmwb: unknown --to `{to}`; accepted: {}", target_names());
         return Ok(super::EXIT_USAGE);
     };
-    let src = resolve(model, &cfg.model_dirs())?;
+    let src = resolve(model, sources)?;
     if src.is_dir()
         || !src
             .extension()

@@ -169,7 +169,8 @@ pub fn rm(args: RmArgs, cfg: &Config) -> anyhow::Result<u8> {
     let manifest = ManifestFile::at_default();
     let env = HubEnv::from_env();
     // Where a model lmwb did not download is, for the refusal.
-    let elsewhere = crate::models::resolve(&args.name, &cfg.model_dirs()).ok();
+    let elsewhere =
+        crate::models::resolve(&args.name, &crate::models::Sources::from_config(cfg)).ok();
     let p = match plan(&args.name, &manifest.load()?, &env.cache, elsewhere) {
         Ok(p) => p,
         Err(e) => {

@@ -13,25 +13,29 @@ fn listing(b: &BackendConfig) -> Result<Vec<RemoteModel>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The `backends` array of `models list --json`.
-pub fn json(cfg: &Config) -> Value {
-    cfg.backends
-        .iter()
-        .map(|b| {
-            let mut v = json!({"name": b.name, "base_url": b.base(), "kind": b.kind.as_str()});
-            match listing(b) {
-                Ok(models) => {
-                    v["reachable"] = json!(true);
-                    v["models"] = json!(models);
-                }
-                Err(e) => {
-                    v["reachable"] = json!(false);
-                    v["error"] = json!(e);
-                }
+/// The rows `models list --json` adds for remote models (`"source": "backend"`): one per
+/// model a backend serves, or one `BACKEND/` row with the `error` when it cannot be listed.
+pub fn json_rows(cfg: &Config) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for b in &cfg.backends {
+        let row = |name: String| {
+            json!({"name": name, "source": "backend", "backend": b.name,
+                   "base_url": b.base(), "kind": b.kind.as_str()})
+        };
+        match listing(b) {
+            Ok(models) => rows.extend(models.into_iter().map(|m| {
+                let mut r = row(format!("{}/{}", b.name, m.id));
+                r["context_length"] = json!(m.context_length);
+                r
+            })),
+            Err(e) => {
+                let mut r = row(format!("{}/", b.name));
+                r["error"] = json!(e);
+                rows.push(r);
             }
-            v
-        })
-        .collect()
+        }
+    }
+    rows
 }
 
 /// The table printed after the local models (nothing when no backend is configured).
@@ -39,11 +43,20 @@ pub fn print(cfg: &Config) {
     if cfg.backends.is_empty() {
         return;
     }
-    println!("\n{:<40} {:<8} {:>8}  WHERE", "REMOTE MODEL", "KIND", "CONTEXT");
+    println!(
+        "\n{:<40} {:<8} {:>8}  WHERE",
+        "REMOTE MODEL", "KIND", "CONTEXT"
+    );
     for b in &cfg.backends {
         match listing(b) {
             Ok(models) if models.is_empty() => {
-                println!("{:<40} {:<8} {:>8}  {} (serves no model)", format!("{}/", b.name), b.kind.as_str(), "-", b.base())
+                println!(
+                    "{:<40} {:<8} {:>8}  {} (serves no model)",
+                    format!("{}/", b.name),
+                    b.kind.as_str(),
+                    "-",
+                    b.base()
+                )
             }
             Ok(models) => {
                 for m in models {
@@ -56,7 +69,12 @@ pub fn print(cfg: &Config) {
                     );
                 }
             }
-            Err(e) => println!("{:<40} {:<8} {:>8}  unreachable: {e}", format!("{}/", b.name), b.kind.as_str(), "-"),
+            Err(e) => println!(
+                "{:<40} {:<8} {:>8}  unreachable: {e}",
+                format!("{}/", b.name),
+                b.kind.as_str(),
+                "-"
+            ),
         }
     }
 }

@@ -18,8 +18,8 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         .model
         .clone()
         .unwrap_or_else(|| cfg.default_model.clone());
-    let dirs = cfg.model_dirs();
-    let path = crate::models::resolve(&spec, &dirs)?;
+    let sources = crate::models::Sources::from_config(cfg);
+    let path = crate::models::resolve(&spec, &sources)?;
     if path.is_dir() && crate::engine::embed::is_embedding_dir(&path) {
         anyhow::bail!(
             "{} is an embedding model: `-m` takes the chat model; serve it with `--embedding-model {spec}`",
@@ -28,7 +28,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
     }
     let pool_config = pool_config(&args, cfg)?;
     let loader = Arc::new(EngineLoader {
-        dirs,
+        sources,
         options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
         // The server serves models on this machine; it does not proxy remote backends.
         backends: vec![],
@@ -166,9 +166,9 @@ fn embedder(flag: Option<&str>, cfg: &Config) -> anyhow::Result<Option<ServedEmb
     if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    let dirs = cfg.model_dirs();
-    let path: PathBuf = match crate::models::resolve(spec, &dirs) {
-        Ok(p) => p,
+    let sources = crate::models::Sources::from_config(cfg);
+    let (id, path): (String, PathBuf) = match crate::models::lookup(spec, &sources) {
+        Ok(r) => (r.name, r.path),
         Err(e) if flag.is_none() && spec == Config::defaults().embedding_model => {
             eprintln!(
                 "lmwb: notice: no embedding model `{spec}` here, so /v1/embeddings and /api/embed answer 404; `bash scripts/fetch-models.sh` fetches it, --embedding-model none silences this"
@@ -178,15 +178,6 @@ fn embedder(flag: Option<&str>, cfg: &Config) -> anyhow::Result<Option<ServedEmb
         }
         Err(e) => anyhow::bail!("embedding model: {e}"),
     };
-    let id = crate::models::scan(&dirs)
-        .into_iter()
-        .find(|e| e.path == path)
-        .map(|e| e.name)
-        .unwrap_or_else(|| {
-            path.file_name()
-                .map(|s| s.to_string_lossy().to_lowercase())
-                .unwrap_or_default()
-        });
     let embedder = crate::engine::embed::Embedder::load(&path)
         .map_err(|e| anyhow::anyhow!("embedding model `{spec}`: {e}"))?;
     tracing::info!(model = %id, dims = embedder.dims(), "embedding model loaded");

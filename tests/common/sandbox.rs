@@ -3,6 +3,8 @@
 //! A command gets a clean environment: no inherited `LMWB_*`, its working folder `home`
 //! with HOME, XDG_CONFIG_HOME, XDG_CACHE_HOME and LMWB_RUNS_DIR inside it (no user config
 //! leaks in, logs stay out of the repo), and LMWB_MODELS_DIR at the models folder given.
+//! The other tools' model stores are found through HOME only: HF_HOME, HF_HUB_CACHE and
+//! OLLAMA_MODELS are removed (a test sets them to its own fixture stores).
 //!
 //! Include it with `#[path = "common/sandbox.rs"] mod sandbox;`.
 #![allow(dead_code)]
@@ -20,6 +22,9 @@ pub fn command(home: &Path, models: &Path) -> std::process::Command {
         if k.to_string_lossy().starts_with("LMWB_") {
             c.env_remove(k);
         }
+    }
+    for k in ["HF_HOME", "HF_HUB_CACHE", "OLLAMA_MODELS"] {
+        c.env_remove(k);
     }
     c.current_dir(home)
         .env("HOME", home.join("home"))
