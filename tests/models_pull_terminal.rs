@@ -3,64 +3,15 @@
 //! them.
 
 mod common;
+
+use common::tmux::{quote, Tmux};
 #[path = "common/fake_hub.rs"]
 mod fake_hub;
 
 use common::tiny::{self, Arch, Spec};
 use fake_hub::{FakeHub, HubFile, HubRepo};
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is installed (scripts/test.sh installs it)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-J", "-t", "t"])
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let s = self.screen();
-            if s.contains(what) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("{what:?} did not appear within {limit:?}; the screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Type `line` and Enter.
-    fn send(&self, line: &str) {
-        self.cmd(&["send-keys", "-t", "t", "-l", line]);
-        self.cmd(&["send-keys", "-t", "t", "Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
-
-fn quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
-}
+use std::time::Duration;
 
 #[test]
 fn a_progress_bar_while_pulling_and_a_question_before_removing() {
@@ -88,9 +39,7 @@ fn a_progress_bar_while_pulling_and_a_question_before_removing() {
         url = hub.url,
     );
     let bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb")));
-    let t = Tmux {
-        socket: format!("lmwb-pull-test-{}", std::process::id()),
-    };
+    let t = Tmux::new("lmwb-pull-test", true);
     t.cmd(&[
         "new-session",
         "-d",

@@ -119,7 +119,11 @@ fn run_and_batch_reach_remote_models_and_a_bad_backend_does_not_stop_the_batch()
     };
     assert!(line("good/m").contains("4096"), "{}", out.stdout);
     assert!(line("down/").contains("unreachable"), "{}", out.stdout);
-    assert!(line("bad/").contains("did not answer like"), "{}", out.stdout);
+    assert!(
+        line("bad/").contains("did not answer like"),
+        "{}",
+        out.stdout
+    );
     let out = sandbox::lmwb(
         home.path(),
         models.path(),
@@ -129,7 +133,9 @@ fn run_and_batch_reach_remote_models_and_a_bad_backend_does_not_stop_the_batch()
     let good_row = rows.iter().find(|r| r["name"] == "good/m").unwrap();
     assert_eq!(good_row["source"], "backend");
     assert_eq!(good_row["context_length"], 4096);
-    assert!(rows.iter().any(|r| r["name"] == "down/" && r["error"].is_string()));
+    assert!(rows
+        .iter()
+        .any(|r| r["name"] == "down/" && r["error"].is_string()));
 
     // A batch over the three.
     let spec = home.path().join("set.toml");

@@ -4,53 +4,11 @@
 
 mod common;
 
+use common::tmux::{quote, Tmux};
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is installed (scripts/test.sh installs it)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let s = self.screen();
-            if s.contains(what) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("{what:?} did not appear within {limit:?}; the screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
-
-fn quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
-}
+use std::time::Duration;
 
 #[test]
 fn ask_a_question_in_the_real_workbench_and_quit() {
@@ -70,9 +28,7 @@ fn ask_a_question_in_the_real_workbench_and_quit() {
         models = quote(&models),
         bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
     );
-    let t = Tmux {
-        socket: format!("lmwb-test-{}", std::process::id()),
-    };
+    let t = Tmux::new("lmwb-test", false);
     t.cmd(&[
         "new-session",
         "-d",

@@ -33,16 +33,9 @@ pub fn split_remote<'a>(
     backends.iter().find(|b| b.name == head).map(|b| (b, model))
 }
 
-/// The registry's name for a model path: the file stem, or the folder name, lower-case.
-pub fn local_name(path: &std::path::Path) -> String {
-    if path.is_dir() {
-        path.file_name()
-    } else {
-        path.file_stem()
-    }
-    .map(|s| s.to_string_lossy().to_lowercase())
-    .unwrap_or_else(|| path.display().to_string())
-}
+/// The registry's name for a model path outside every source: the file stem, or the
+/// folder name, lower-case.
+pub use crate::models::path_name as local_name;
 
 impl Target {
     /// `spec` as `-m` takes it: an existing path, then `BACKEND/MODEL` for a configured

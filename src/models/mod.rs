@@ -21,7 +21,7 @@ pub mod pick;
 pub mod pull;
 pub mod remove;
 pub use registry::Entry;
-pub use resolve::{lookup, resolve, ResolveError, Resolved};
+pub use resolve::{lookup, path_name, resolve, ResolveError, Resolved};
 pub use sources::{Location, Source, Sources};
 
 use crate::engine::model::{inspect, ModelInfo};

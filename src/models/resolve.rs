@@ -30,7 +30,7 @@ pub struct Resolved {
 }
 
 /// A path's name when no source holds it: the file stem or folder name, lower-case.
-fn path_name(path: &std::path::Path) -> String {
+pub fn path_name(path: &std::path::Path) -> String {
     if path.is_dir() {
         path.file_name()
     } else {

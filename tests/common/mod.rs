@@ -5,4 +5,5 @@ pub mod real;
 pub mod stores;
 pub mod tiny;
 pub mod tiny_vocab;
+pub mod tmux;
 pub mod tui;

@@ -258,9 +258,4 @@ impl ModelConfig {
         }
         Ok(self)
     }
-
-    /// Bytes one token takes in the KV cache (keys and values, all layers, f32).
-    pub fn kv_bytes_per_token(&self) -> usize {
-        2 * self.n_layers * self.n_kv_heads * self.head_dim * 4
-    }
 }
