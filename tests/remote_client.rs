@@ -336,6 +336,8 @@ fn the_workbench_lists_and_loads_remote_models() {
         sources: lmwb::models::Sources::default(),
         options: Err("no local models here".into()),
         backends: vec![backend(&srv.url(), BackendKind::Openai), down],
+        max_kv_size: 0,
+        kv_dtype: lmwb::models::fit::KvDtype::F16,
     };
     let rows = loader.scan();
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();

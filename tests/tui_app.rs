@@ -346,3 +346,25 @@ fn scrollback_pages_and_follow_mode() {
         "scrolling to the bottom resumes following"
     );
 }
+
+#[test]
+fn the_models_pane_shows_the_memory_estimate_before_a_load() {
+    use lmwb::models::fit::{estimate, KvDtype};
+    let mut a = app(&["x"]);
+    a.dispatch(Action::Show(Tab::Models));
+    let info = a.models.rows[0].info.clone().unwrap();
+    // 84 MB of weights against 8 GiB free fits; against 50 MB it does not.
+    a.models.rows[0].fit = Some(estimate(&info, 8192, KvDtype::F16, Some(8 << 30)));
+    let s = screen(&a, 120, 30);
+    let line = s
+        .lines()
+        .find(|l| l.contains("memory"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        line.contains("weights") && line.contains(": fits"),
+        "{line}"
+    );
+    a.models.rows[0].fit = Some(estimate(&info, 8192, KvDtype::F16, Some(50_000_000)));
+    let s = screen(&a, 120, 30);
+    assert!(s.contains("does not fit"), "{s}");
+}

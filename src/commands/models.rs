@@ -7,16 +7,7 @@ use crate::engine::model::quantize::{default_output, parse_target, requantize_gg
 use crate::engine::model::{ModelInfo, ModelKind};
 use crate::models::{describe, resolve, scan, Entry, Sources};
 
-pub(super) fn human_size(bytes: u64) -> String {
-    let mb = bytes as f64 / 1e6;
-    if mb < 1.0 {
-        format!("{:.0} KB", bytes as f64 / 1e3)
-    } else if mb >= 1000.0 {
-        format!("{:.1} GB", mb / 1000.0)
-    } else {
-        format!("{mb:.0} MB")
-    }
-}
+pub(super) use crate::models::fit::human_size;
 
 pub(super) fn human_params(n: u64) -> String {
     if n >= 1_000_000_000 {

@@ -7,32 +7,6 @@ use crate::engine::model::{inspect, ModelInfo, ModelKind};
 use crate::models::fit::{self, FitEstimate};
 use crate::models::{details, lookup, Location, Sources};
 
-/// `memory:` line: weights + KV cache + runtime against the free memory, and the verdict.
-pub fn fit_line(f: &FitEstimate) -> String {
-    let free = match f.available_bytes {
-        Some(a) => format!("{} free", human_size(a)),
-        None => "free memory unknown".into(),
-    };
-    // An embedding model keeps no KV cache.
-    let kv = if f.kv_bytes_per_token == 0 {
-        String::new()
-    } else {
-        format!(
-            " + {} KV cache ({:?}) at {} tokens",
-            human_size(f.kv_bytes),
-            f.kv_dtype,
-            f.context
-        )
-    };
-    format!(
-        "{} weights{kv} + {} runtime = {}; {free}: {}",
-        human_size(f.weights_bytes),
-        human_size(f.runtime_bytes),
-        human_size(f.total_bytes),
-        f.verdict.label()
-    )
-}
-
 fn location_line(l: &Location) -> String {
     let blob = l
         .blob
@@ -94,7 +68,7 @@ pub fn show(
     } else {
         show_chat(&info, det.as_ref(), &est);
     }
-    println!("memory:        {}", fit_line(&est));
+    println!("memory:        {}", est.line());
     if info.context_length > 0 && context > info.context_length {
         println!(
             "note:          --ctx {context} is beyond the model's context ({}); it stops there",

@@ -32,6 +32,8 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
         options: gen::engine_options(&args.engine, cfg).map_err(|e| e.to_string()),
         // The server serves models on this machine; it does not proxy remote backends.
         backends: vec![],
+        max_kv_size: cfg.sampling.max_kv_size,
+        kv_dtype: crate::models::fit::KvDtype::for_device(&cfg.device),
     });
     // The registry's row names the model; a path outside the model folders gets its stem.
     let row = loader
@@ -50,6 +52,7 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
             metadata: vec![],
             path: path.clone(),
             remote: None,
+            fit: None,
         });
     let nonzero = |n: usize| (n > 0).then_some(n);
     let config = ServerConfig {

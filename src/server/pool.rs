@@ -82,6 +82,7 @@ impl Listing {
             info: self.info.clone().ok_or_else(String::new),
             metadata: vec![],
             remote: None,
+            fit: None,
         }
     }
 

@@ -6,6 +6,7 @@ use crate::client::{Connection, GenerationClient, HttpClient, LocalClient, Targe
 use crate::config::Config;
 use crate::engine::model::{LoadOptions, ModelInfo};
 use crate::engine::{parse_device, EngineHandle, EngineOptions};
+use crate::models::fit::{self, FitEstimate, KvDtype};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct ModelRow {
     pub metadata: Vec<(String, String)>,
     /// A model on a remote backend (`name` is `BACKEND/MODEL`), loaded by connecting.
     pub remote: Option<Target>,
+    /// Whether it fits in memory, estimated at scan time (as `lmwb models show` does).
+    pub fit: Option<FitEstimate>,
 }
 
 pub trait ModelLoader: Send + Sync {
@@ -33,6 +36,10 @@ pub struct EngineLoader {
     pub sources: crate::models::Sources,
     pub options: Result<EngineOptions, String>,
     pub backends: Vec<BackendConfig>,
+    /// The context the memory estimate counts KV entries for (the configured KV window,
+    /// else the model's context), and how the KV cache stores them.
+    pub max_kv_size: usize,
+    pub kv_dtype: KvDtype,
 }
 
 impl EngineLoader {
@@ -52,20 +59,35 @@ impl EngineLoader {
             sources: crate::models::Sources::from_config(cfg),
             options,
             backends: cfg.backends.clone(),
+            max_kv_size: cfg.sampling.max_kv_size,
+            kv_dtype: KvDtype::for_device(&cfg.device),
         }
     }
 }
 
 impl ModelLoader for EngineLoader {
     fn scan(&self) -> Vec<ModelRow> {
+        let free = fit::available_memory();
         crate::models::scan(&self.sources)
             .into_iter()
-            .map(|e| ModelRow {
-                info: crate::models::describe(&e),
-                metadata: crate::models::metadata(&e.path).unwrap_or_default(),
-                name: e.name,
-                path: e.path,
-                remote: None,
+            .map(|e| {
+                let info = crate::models::describe(&e);
+                let fit = info.as_ref().ok().map(|i| {
+                    fit::estimate(
+                        i,
+                        fit::default_context(i, self.max_kv_size),
+                        self.kv_dtype,
+                        free,
+                    )
+                });
+                ModelRow {
+                    info,
+                    metadata: crate::models::metadata(&e.path).unwrap_or_default(),
+                    name: e.name,
+                    path: e.path,
+                    remote: None,
+                    fit,
+                }
             })
             .chain(self.backends.iter().flat_map(remote_rows))
             .collect()
@@ -98,6 +120,7 @@ fn remote_rows(b: &BackendConfig) -> Vec<ModelRow> {
             backend: b.clone(),
             model: model.into(),
         }),
+        fit: None,
     };
     match Connection::new(b).and_then(|c| c.models()) {
         Ok(models) => models
@@ -156,6 +179,7 @@ impl ModelRow {
                 ("llama.context_length".into(), context.to_string()),
             ],
             remote: None,
+            fit: None,
         }
     }
 }

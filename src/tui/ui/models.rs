@@ -1,5 +1,6 @@
 //! Drawing the Models pane: the table of models and the selected one's details.
 
+use crate::models::fit::Verdict;
 use crate::tui::gauges::bytes;
 use crate::tui::keymap::Keymap;
 use crate::tui::models::ModelsState;
@@ -148,6 +149,18 @@ impl Widget for ModelsView<'_> {
                             "none: chat uses a built-in template".into()
                         },
                     ));
+                    if let Some(f) = &r.fit {
+                        let color = match f.verdict {
+                            Verdict::Fits => Color::Green,
+                            Verdict::Tight => Color::Yellow,
+                            Verdict::DoesNotFit => Color::Red,
+                            Verdict::Unknown => Color::Reset,
+                        };
+                        lines.push(Line::from(vec![
+                            Span::styled(format!("{:<10}", "memory"), DIM),
+                            Span::styled(f.line(), Style::new().fg(color)),
+                        ]));
+                    }
                     for n in &i.notes {
                         lines.push(kv("note", n.clone()));
                     }
