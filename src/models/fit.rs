@@ -154,6 +154,47 @@ pub fn estimate_now(info: &ModelInfo, context: usize, kv: KvDtype) -> FitEstimat
     estimate(info, context, kv, available_memory())
 }
 
+/// Bytes as `98 MB`, `1.2 GB`, `512 KB`.
+pub fn human_size(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb < 1.0 {
+        format!("{:.0} KB", bytes as f64 / 1e3)
+    } else if mb >= 1000.0 {
+        format!("{:.1} GB", mb / 1000.0)
+    } else {
+        format!("{mb:.0} MB")
+    }
+}
+
+impl FitEstimate {
+    /// `memory:` line: weights + KV cache + runtime against the free memory, and the verdict.
+    pub fn line(&self) -> String {
+        let f = self;
+        let free = match f.available_bytes {
+            Some(a) => format!("{} free", human_size(a)),
+            None => "free memory unknown".into(),
+        };
+        // An embedding model keeps no KV cache.
+        let kv = if f.kv_bytes_per_token == 0 {
+            String::new()
+        } else {
+            format!(
+                " + {} KV cache ({:?}) at {} tokens",
+                human_size(f.kv_bytes),
+                f.kv_dtype,
+                f.context
+            )
+        };
+        format!(
+            "{} weights{kv} + {} runtime = {}; {free}: {}",
+            human_size(f.weights_bytes),
+            human_size(f.runtime_bytes),
+            human_size(f.total_bytes),
+            f.verdict.label()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,46 +251,5 @@ mod tests {
         assert_eq!(default_context(&i, 512), 512);
         assert_eq!(default_context(&i, 100_000), 4096);
         assert_eq!(default_context(&info(1, 0), 512), 512);
-    }
-}
-
-/// Bytes as `98 MB`, `1.2 GB`, `512 KB`.
-pub fn human_size(bytes: u64) -> String {
-    let mb = bytes as f64 / 1e6;
-    if mb < 1.0 {
-        format!("{:.0} KB", bytes as f64 / 1e3)
-    } else if mb >= 1000.0 {
-        format!("{:.1} GB", mb / 1000.0)
-    } else {
-        format!("{mb:.0} MB")
-    }
-}
-
-impl FitEstimate {
-    /// `memory:` line: weights + KV cache + runtime against the free memory, and the verdict.
-    pub fn line(&self) -> String {
-        let f = self;
-        let free = match f.available_bytes {
-            Some(a) => format!("{} free", human_size(a)),
-            None => "free memory unknown".into(),
-        };
-        // An embedding model keeps no KV cache.
-        let kv = if f.kv_bytes_per_token == 0 {
-            String::new()
-        } else {
-            format!(
-                " + {} KV cache ({:?}) at {} tokens",
-                human_size(f.kv_bytes),
-                f.kv_dtype,
-                f.context
-            )
-        };
-        format!(
-            "{} weights{kv} + {} runtime = {}; {free}: {}",
-            human_size(f.weights_bytes),
-            human_size(f.runtime_bytes),
-            human_size(f.total_bytes),
-            f.verdict.label()
-        )
     }
 }
