@@ -73,13 +73,22 @@ pub fn hub_cache_dir(var: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     hf_home(var).join("hub")
 }
 
-/// `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
+/// Whether the environment names the cache itself (`HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`,
+/// `HF_HOME`), rather than leaving it to the defaults.
+pub fn cache_is_set(var: &dyn Fn(&str) -> Option<String>) -> bool {
+    ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME"]
+        .iter()
+        .any(|k| var(k).is_some())
+}
+
+/// `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `$HOME/.cache/huggingface`.
 pub fn hf_home(var: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(home) = var("HF_HOME") {
         return crate::config::expand_home(&home);
     }
     let cache = var("XDG_CACHE_HOME")
         .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| crate::config::expand_home("~/.cache"));
     cache.join("huggingface")
 }

@@ -128,18 +128,18 @@ impl Sources {
         let home = env("HOME").map(PathBuf::from).or_else(dirs::home_dir);
         let home_join = |rel: &str| home.as_ref().map(|h| h.join(rel));
         let reg = &cfg.registry;
+        let var = |k: &str| env(k).map(|v| v.to_string_lossy().into_owned());
         let hf_hubs = if !reg.huggingface {
             vec![]
-        } else if let Some(d) = env("HF_HUB_CACHE") {
-            vec![PathBuf::from(d)]
-        } else if let Some(d) = env("HF_HOME") {
-            vec![PathBuf::from(d).join("hub")]
         } else {
-            // huggingface_hub (Python) honours XDG_CACHE_HOME; hf-hub (Rust) uses ~/.cache.
-            let mut v: Vec<PathBuf> = home_join(".cache/huggingface/hub").into_iter().collect();
-            if let Some(x) = env("XDG_CACHE_HOME") {
-                v.push(PathBuf::from(x).join("huggingface/hub"));
+            // Where `lmwb models pull` writes (one rule, in hf_cache.rs); with the defaults,
+            // also ~/.cache: huggingface_hub (Python) honours XDG_CACHE_HOME, hf-hub (Rust)
+            // does not.
+            let mut v: Vec<PathBuf> = Vec::new();
+            if !super::hf_cache::cache_is_set(&var) {
+                v.extend(home_join(".cache/huggingface/hub"));
             }
+            v.push(super::hf_cache::hub_cache_dir(&var));
             v.dedup();
             v
         };
