@@ -189,33 +189,21 @@ impl DocumentBuffer {
                     .or_else(|| c.get("text"))
             })
             .and_then(|t| t.as_str());
-        if let Some(r) = choice
+        let reasoning = choice
             .and_then(|c| c.get("message"))
-            .and_then(|m| m.get("reasoning_content"))
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-        {
-            out.push(Piece::Reasoning(r.into()));
-        }
-        if let Some(t) = text.filter(|t| !t.is_empty()) {
-            out.push(Piece::Text(t.into()));
-        }
+            .and_then(wire::reasoning_of);
+        wire::texts(&mut out, reasoning, text);
         if let Some(u) = v.get("usage") {
-            let n = |k: &str| u.get(k).and_then(|x| x.as_u64()).unwrap_or(0) as usize;
             out.push(Piece::Usage {
-                prompt: n("prompt_tokens"),
-                completion: n("completion_tokens"),
+                prompt: wire::usize_of(u.get("prompt_tokens")),
+                completion: wire::usize_of(u.get("completion_tokens")),
             });
         }
         let reason = choice
             .and_then(|c| c.get("finish_reason"))
             .and_then(|r| r.as_str())
             .unwrap_or("stop");
-        out.push(Piece::Finish(if reason == "length" {
-            FinishReason::Length
-        } else {
-            FinishReason::Stop
-        }));
+        out.push(Piece::Finish(wire::finish(reason)));
         out.push(Piece::End);
         Ok(out)
     }

@@ -230,7 +230,7 @@ fn ollama_request(req: &GenerateRequest, model: &str) -> WireRequest {
     WireRequest { path, body }
 }
 
-fn finish(reason: &str) -> FinishReason {
+pub(super) fn finish(reason: &str) -> FinishReason {
     match reason {
         "length" | "max_tokens" => FinishReason::Length,
         _ => FinishReason::Stop,
@@ -245,8 +245,26 @@ fn error_text(e: &Value) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
-fn usize_of(v: Option<&Value>) -> usize {
+pub(super) fn usize_of(v: Option<&Value>) -> usize {
     v.and_then(Value::as_u64).unwrap_or(0) as usize
+}
+
+/// A message's or delta's reasoning: `reasoning_content` (lmwb, vLLM, DeepSeek), else
+/// `reasoning` (OpenRouter, newer vLLM).
+pub(super) fn reasoning_of(m: &Value) -> Option<&str> {
+    m.get("reasoning_content")
+        .or_else(|| m.get("reasoning"))
+        .and_then(Value::as_str)
+}
+
+/// Push the reasoning, then the answer text, leaving out empty ones.
+pub(super) fn texts(out: &mut Vec<Piece>, reasoning: Option<&str>, text: Option<&str>) {
+    if let Some(t) = reasoning.filter(|t| !t.is_empty()) {
+        out.push(Piece::Reasoning(t.into()));
+    }
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
+        out.push(Piece::Text(t.into()));
+    }
 }
 
 /// The pieces of one server-sent event's data (OpenAI chat or completions chunks).
@@ -274,20 +292,11 @@ pub fn openai_event(data: &str) -> Result<Vec<Piece>, String> {
             continue;
         }
         let delta = c.get("delta");
-        for key in ["reasoning_content", "reasoning"] {
-            if let Some(t) = delta.and_then(|d| d.get(key)).and_then(Value::as_str) {
-                if !t.is_empty() {
-                    out.push(Piece::Reasoning(t.into()));
-                }
-            }
-        }
         let text = delta
             .and_then(|d| d.get("content"))
             .or_else(|| c.get("text"))
             .and_then(Value::as_str);
-        if let Some(t) = text.filter(|t| !t.is_empty()) {
-            out.push(Piece::Text(t.into()));
-        }
+        texts(&mut out, delta.and_then(reasoning_of), text);
         if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
             out.push(Piece::Finish(finish(r)));
         }
@@ -321,16 +330,11 @@ pub fn ollama_line(line: &str) -> Result<Vec<Piece>, String> {
         .and_then(|m| m.get("thinking"))
         .or_else(|| v.get("thinking"))
         .and_then(Value::as_str);
-    if let Some(t) = thinking.filter(|t| !t.is_empty()) {
-        out.push(Piece::Reasoning(t.into()));
-    }
     let text = msg
         .and_then(|m| m.get("content"))
         .or_else(|| v.get("response"))
         .and_then(Value::as_str);
-    if let Some(t) = text.filter(|t| !t.is_empty()) {
-        out.push(Piece::Text(t.into()));
-    }
+    texts(&mut out, thinking, text);
     if done {
         out.push(Piece::Usage {
             prompt: usize_of(v.get("prompt_eval_count")),
