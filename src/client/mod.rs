@@ -46,3 +46,29 @@ pub trait GenerationClient: Send + Sync {
         None
     }
 }
+
+/// A client shared by several front ends (the workbench's chat, a batch run, a benchmark
+/// and the server all on the one loaded model).
+impl<T: GenerationClient + ?Sized> GenerationClient for std::sync::Arc<T> {
+    fn model_name(&self) -> &str {
+        (**self).model_name()
+    }
+    fn context_length(&self) -> Option<usize> {
+        (**self).context_length()
+    }
+    fn vocab_size(&self) -> Option<usize> {
+        (**self).vocab_size()
+    }
+    fn chat_template(&self) -> Option<&str> {
+        (**self).chat_template()
+    }
+    fn notes(&self) -> Vec<String> {
+        (**self).notes()
+    }
+    fn generate(&self, req: GenerateRequest) -> Generation {
+        (**self).generate(req)
+    }
+    fn hold(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        (**self).hold()
+    }
+}
