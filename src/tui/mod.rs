@@ -13,6 +13,7 @@ mod app_slash;
 pub mod batch;
 pub mod bench;
 pub mod chat;
+pub mod complete;
 pub mod field;
 pub mod gauges;
 pub mod input;
