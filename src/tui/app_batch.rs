@@ -249,6 +249,8 @@ impl App {
                 b.live = Some((index, Turn::assistant()));
             }
             BatchMsg::Token { text, tokens } => {
+                // The gauges show whatever is generating: the chat, or the batch.
+                self.gauges.token(std::time::Instant::now());
                 if let Some((i, turn)) = &mut b.live {
                     turn.push_token(&text);
                     if let Some(s) = b.states.get_mut(*i) {
@@ -258,11 +260,16 @@ impl App {
             }
             BatchMsg::End { index, outcome, ms } => {
                 let state = match &outcome {
-                    Outcome::Done(stats) => ItemState::Done {
+                    Outcome::Done(stats) => {
+                        self.gauges.last_ttft_ms = Some(stats.ttft_ms);
+                        self.gauges.last_prefill_tok_s = Some(stats.prefill_tok_s);
+                        self.gauges.last_decode_tok_s = Some(stats.decode_tok_s);
+                        ItemState::Done {
                         tokens: stats.generated_tokens,
                         ms,
                         tok_s: stats.decode_tok_s,
-                    },
+                        }
+                    }
                     Outcome::Failed(e) => ItemState::Failed {
                         error: e.clone(),
                         before: false,
