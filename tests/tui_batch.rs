@@ -200,16 +200,22 @@ fn a_failed_item_shows_its_error_and_retry_reruns_only_it() {
 
 const LONG: &str = "one two three four five six seven eight nine ten eleven twelve";
 
-#[test]
-fn pause_finishes_the_current_item_and_run_resumes() {
-    let dir = folder("pause");
-    let set = write_set(&dir, SET);
-    let mut a = app_in(&dir, vec![Script::text(LONG)], Duration::from_millis(15));
+/// The two-model set running slowly, its first item two tokens in.
+fn streaming(dir: &Path) -> App {
+    let set = write_set(dir, SET);
+    let mut a = app_in(dir, vec![Script::text(LONG)], Duration::from_millis(15));
     open(&mut a, &set);
     a.dispatch(Action::Batch(BatchAction::Run));
     wait_until(&mut a, "the first item to stream", |a| {
         matches!(a.batch.states[0], ItemState::Running { tokens } if tokens >= 2)
     });
+    a
+}
+
+#[test]
+fn pause_finishes_the_current_item_and_run_resumes() {
+    let dir = folder("pause");
+    let mut a = streaming(&dir);
     // The live output streams in the side panel.
     let live = a.batch.live.as_ref().map(|(_, t)| t.raw.clone()).unwrap();
     assert!(LONG.starts_with(&live) && !live.is_empty(), "{live}");
@@ -240,13 +246,7 @@ fn pause_finishes_the_current_item_and_run_resumes() {
 #[test]
 fn cancel_drops_the_current_item_and_writes_nothing_of_it() {
     let dir = folder("cancel");
-    let set = write_set(&dir, SET);
-    let mut a = app_in(&dir, vec![Script::text(LONG)], Duration::from_millis(15));
-    open(&mut a, &set);
-    a.dispatch(Action::Batch(BatchAction::Run));
-    wait_until(&mut a, "the first item to stream", |a| {
-        matches!(a.batch.states[0], ItemState::Running { tokens } if tokens >= 2)
-    });
+    let mut a = streaming(&dir);
     a.dispatch(Action::Batch(BatchAction::Cancel));
     assert!(a.settle(Duration::from_secs(20)));
     assert!(a.batch.states.iter().all(|s| *s == ItemState::NotRun), "{:?}", a.batch.states);
