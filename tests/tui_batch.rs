@@ -82,7 +82,11 @@ fn masked(a: &App, _dir: &Path) -> String {
 fn a_two_model_set_plans_runs_and_writes_every_output() {
     let dir = folder("run");
     let set = write_set(&dir, SET);
-    let mut a = app_in(&dir, vec![Script::text("Hello there, friend.")], Duration::ZERO);
+    let mut a = app_in(
+        &dir,
+        vec![Script::text("Hello there, friend.")],
+        Duration::ZERO,
+    );
     // One output exists already: the plan skips it.
     std::fs::create_dir_all(dir.join("runs/batch/demo")).unwrap();
     std::fs::write(
@@ -133,8 +137,8 @@ fn a_two_model_set_plans_runs_and_writes_every_output() {
             "hello--fake-qwen-500m.q8_0.md",
         ]
     );
-    let md = std::fs::read_to_string(dir.join("runs/batch/demo/hello--fake-qwen-500m.q8_0.md"))
-        .unwrap();
+    let md =
+        std::fs::read_to_string(dir.join("runs/batch/demo/hello--fake-qwen-500m.q8_0.md")).unwrap();
     assert_eq!(md, "Hello there, friend.\n");
     // The same metrics lines `lmwb batch` writes.
     let metrics: Vec<_> = std::fs::read_dir(dir.join("runs/metrics"))
@@ -151,7 +155,11 @@ fn a_two_model_set_plans_runs_and_writes_every_output() {
     a.dispatch(Action::Batch(BatchAction::Run));
     assert!(!a.batch.busy());
     assert!(
-        a.batch.status.as_deref().unwrap().starts_with("nothing to run"),
+        a.batch
+            .status
+            .as_deref()
+            .unwrap()
+            .starts_with("nothing to run"),
         "{:?}",
         a.batch.status
     );
@@ -167,7 +175,10 @@ fn a_failed_item_shows_its_error_and_retry_reruns_only_it() {
     // The model's first request fails, the later ones answer.
     let mut a = app_in(
         &dir,
-        vec![Script::Fail("the backend fell over".into()), Script::text("Fine.")],
+        vec![
+            Script::Fail("the backend fell over".into()),
+            Script::text("Fine."),
+        ],
         Duration::ZERO,
     );
     open(&mut a, &set);
@@ -186,7 +197,10 @@ fn a_failed_item_shows_its_error_and_retry_reruns_only_it() {
 
     // Planned again, the failure from before is shown and skipped until retried.
     open(&mut a, &set);
-    assert!(matches!(&a.batch.states[0], ItemState::Failed { before: true, .. }));
+    assert!(matches!(
+        &a.batch.states[0],
+        ItemState::Failed { before: true, .. }
+    ));
     a.dispatch(Action::Batch(BatchAction::Run));
     assert!(a.batch.status.as_deref().unwrap().contains("f retries"));
     a.dispatch(Action::Batch(BatchAction::Retry));
@@ -194,8 +208,14 @@ fn a_failed_item_shows_its_error_and_retry_reruns_only_it() {
     assert!(matches!(a.batch.states[0], ItemState::Done { .. }));
     assert!(matches!(a.batch.states[1], ItemState::Skipped));
     let files = out_files(&dir);
-    assert!(files.contains(&"hello--fake-llama-135m.q4_1.md".to_string()), "{files:?}");
-    assert!(!files.iter().any(|f| f.ends_with(".error.txt")), "{files:?}");
+    assert!(
+        files.contains(&"hello--fake-llama-135m.q4_1.md".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|f| f.ends_with(".error.txt")),
+        "{files:?}"
+    );
 }
 
 const LONG: &str = "one two three four five six seven eight nine ten eleven twelve";
@@ -206,9 +226,11 @@ fn streaming(dir: &Path) -> App {
     let mut a = app_in(dir, vec![Script::text(LONG)], Duration::from_millis(15));
     open(&mut a, &set);
     a.dispatch(Action::Batch(BatchAction::Run));
-    wait_until(&mut a, "the first item to stream", |a| {
-        matches!(a.batch.states[0], ItemState::Running { tokens } if tokens >= 2)
-    });
+    wait_until(
+        &mut a,
+        "the first item to stream",
+        |a| matches!(a.batch.states[0], ItemState::Running { tokens } if tokens >= 2),
+    );
     a
 }
 
@@ -222,7 +244,11 @@ fn pause_finishes_the_current_item_and_run_resumes() {
     assert!(screen(&a, 110, 24).contains("one two"));
     a.dispatch(Action::Batch(BatchAction::Pause));
     assert!(a.settle(Duration::from_secs(20)));
-    assert!(matches!(a.batch.states[0], ItemState::Done { .. }), "{:?}", a.batch.states);
+    assert!(
+        matches!(a.batch.states[0], ItemState::Done { .. }),
+        "{:?}",
+        a.batch.states
+    );
     assert_eq!(
         a.batch.states[1..],
         [ItemState::NotRun, ItemState::NotRun, ItemState::NotRun]
@@ -249,7 +275,11 @@ fn cancel_drops_the_current_item_and_writes_nothing_of_it() {
     let mut a = streaming(&dir);
     a.dispatch(Action::Batch(BatchAction::Cancel));
     assert!(a.settle(Duration::from_secs(20)));
-    assert!(a.batch.states.iter().all(|s| *s == ItemState::NotRun), "{:?}", a.batch.states);
+    assert!(
+        a.batch.states.iter().all(|s| *s == ItemState::NotRun),
+        "{:?}",
+        a.batch.states
+    );
     assert!(a.batch.status.as_deref().unwrap().starts_with("cancelled"));
     assert_eq!(out_files(&dir), Vec::<String>::new());
 }
@@ -277,7 +307,10 @@ fn enter_opens_an_output_with_the_chat_rendering() {
     assert!(turn.has_reasoning());
     let shown = masked(&a, &dir);
     assert!(shown.contains("The user wants a greeting."), "{shown}");
-    assert!(!shown.contains("**Hello**"), "markdown is rendered: {shown}");
+    assert!(
+        !shown.contains("**Hello**"),
+        "markdown is rendered: {shown}"
+    );
     assert_snapshot!("batch_output_view", shown);
     a.dispatch(Action::Batch(BatchAction::Close));
     assert!(a.batch.view.is_none());
@@ -297,7 +330,10 @@ fn the_path_field_completes_and_bad_sets_say_what_is_wrong() {
     a.dispatch(Action::Batch(BatchAction::Open));
     a.dispatch(Action::Edit(Edit::Paste(format!("{}/se", dir.display()))));
     a.dispatch(Action::FieldComplete);
-    assert_eq!(a.field.as_ref().unwrap().text(), format!("{}/set.toml", dir.display()));
+    assert_eq!(
+        a.field.as_ref().unwrap().text(),
+        format!("{}/set.toml", dir.display())
+    );
     a.dispatch(Action::Edit(Edit::ClearLine));
     a.dispatch(Action::Edit(Edit::Paste(format!("{}/", dir.display()))));
     a.dispatch(Action::FieldComplete);
@@ -324,12 +360,18 @@ fn the_path_field_completes_and_bad_sets_say_what_is_wrong() {
 #[test]
 fn colliding_names_are_flagged_and_the_set_defaults_to_the_loaded_model() {
     let dir = folder("collide");
-    let set = write_set(&dir, "name = \"demo\"\n[prompts]\n\"a/b\" = \"1\"\n\"a:b\" = \"2\"\n");
+    let set = write_set(
+        &dir,
+        "name = \"demo\"\n[prompts]\n\"a/b\" = \"1\"\n\"a:b\" = \"2\"\n",
+    );
     let mut a = app_in(&dir, vec![Script::text("x")], Duration::ZERO);
     open(&mut a, &set);
     let plan = a.batch.plan.as_ref().unwrap();
     assert_eq!(plan.models.len(), 1);
-    assert_eq!(plan.models[0].name, MODEL, "no models in the set: the loaded one");
+    assert_eq!(
+        plan.models[0].name, MODEL,
+        "no models in the set: the loaded one"
+    );
     assert!(plan.items[1].renamed.is_some());
     let shown = screen(&a, 110, 24);
     assert!(shown.contains("⚠ renamed"), "{shown}");

@@ -25,7 +25,8 @@ fn pull_downloads_with_progress_then_lists_the_result_and_a_missing_repo_says_so
     hub.set_pace(Duration::from_millis(5));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
-        if k.starts_with("HF_") || k.starts_with("HUGGING") || k.to_lowercase().ends_with("_proxy") {
+        if k.starts_with("HF_") || k.starts_with("HUGGING") || k.to_lowercase().ends_with("_proxy")
+        {
             std::env::remove_var(k);
         }
     }
@@ -37,7 +38,9 @@ fn pull_downloads_with_progress_then_lists_the_result_and_a_missing_repo_says_so
     a.dispatch(Action::Show(Tab::Models));
     a.dispatch(Action::Pull);
     assert!(a.field.is_some(), "p asks for the repo");
-    a.dispatch(Action::Edit(Edit::Paste("tiny/llama-GGUF:tiny-llama-F32.gguf".into())));
+    a.dispatch(Action::Edit(Edit::Paste(
+        "tiny/llama-GGUF:tiny-llama-F32.gguf".into(),
+    )));
     a.dispatch(Action::FieldSubmit);
     assert!(a.models.pulling());
     // The bar moves while the bytes arrive.
@@ -64,13 +67,24 @@ fn pull_downloads_with_progress_then_lists_the_result_and_a_missing_repo_says_so
     assert_eq!((p.pos, p.total), (bytes.len() as u64, bytes.len() as u64));
     assert!(a.settle(Duration::from_secs(10)));
     let shown = screen(&a, 100, 30);
-    assert!(shown.contains("pulled tiny/llama-GGUF:tiny-llama-F32.gguf"), "{shown}");
+    assert!(
+        shown.contains("pulled tiny/llama-GGUF:tiny-llama-F32.gguf"),
+        "{shown}"
+    );
 
     a.dispatch(Action::Pull);
     a.dispatch(Action::Edit(Edit::Paste("tiny/nothing-here".into())));
     a.dispatch(Action::FieldSubmit);
     assert!(a.settle(Duration::from_secs(30)));
-    let err = a.models.pull.as_ref().unwrap().result.clone().unwrap().unwrap_err();
+    let err = a
+        .models
+        .pull
+        .as_ref()
+        .unwrap()
+        .result
+        .clone()
+        .unwrap()
+        .unwrap_err();
     assert!(err.contains("tiny/nothing-here"), "{err}");
     assert!(screen(&a, 100, 30).contains("pull tiny/nothing-here failed"));
 }

@@ -32,7 +32,17 @@ fn run_a_two_item_batch_from_the_batch_tab() {
         bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
     );
     let t = Tmux::new("lmwb-batch", false);
-    t.cmd(&["new-session", "-d", "-s", "t", "-x", "110", "-y", "30", &launch]);
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "110",
+        "-y",
+        "30",
+        &launch,
+    ]);
     t.wait_for("● smollm2-135m-instruct.q4_1", Duration::from_secs(120));
 
     t.cmd(&["send-keys", "-t", "t", "M-3"]);
@@ -55,8 +65,9 @@ fn run_a_two_item_batch_from_the_batch_tab() {
 
     let out = h.join("runs/batch/greetings");
     for stem in ["hello", "colour"] {
-        let md = std::fs::read_to_string(out.join(format!("{stem}--smollm2-135m-instruct.q4_1.md")))
-            .unwrap();
+        let md =
+            std::fs::read_to_string(out.join(format!("{stem}--smollm2-135m-instruct.q4_1.md")))
+                .unwrap();
         assert!(!md.trim().is_empty(), "{stem}: empty output");
         let json: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(out.join(format!("{stem}--smollm2-135m-instruct.q4_1.json")))

@@ -34,15 +34,18 @@ impl App {
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
-                self.open_field(FieldTarget::BatchPath, "Prompt set (TOML; tab completes)", &text);
+                self.open_field(
+                    FieldTarget::BatchPath,
+                    "Prompt set (TOML; tab completes)",
+                    &text,
+                );
             }
             BatchAction::Run => self.batch_start(false),
             BatchAction::Retry => self.batch_start(true),
             BatchAction::Pause => match &self.batch.run {
                 Some(r) => {
                     r.pause.cancel();
-                    self.batch.status =
-                        Some("pausing after the current item (r resumes)".into());
+                    self.batch.status = Some("pausing after the current item (r resumes)".into());
                 }
                 None => self.batch.status = Some("nothing is running".into()),
             },
@@ -265,9 +268,9 @@ impl App {
                         self.gauges.last_prefill_tok_s = Some(stats.prefill_tok_s);
                         self.gauges.last_decode_tok_s = Some(stats.decode_tok_s);
                         ItemState::Done {
-                        tokens: stats.generated_tokens,
-                        ms,
-                        tok_s: stats.decode_tok_s,
+                            tokens: stats.generated_tokens,
+                            ms,
+                            tok_s: stats.decode_tok_s,
                         }
                     }
                     Outcome::Failed(e) => ItemState::Failed {

@@ -13,8 +13,7 @@ impl App {
             return;
         }
         if self.models.pulling() {
-            self.models.error =
-                Some("a pull is already running: wait for it to finish".into());
+            self.models.error = Some("a pull is already running: wait for it to finish".into());
             return;
         }
         self.models.pull = Some(PullState::new(spec.clone()));

@@ -88,12 +88,29 @@ pub struct BatchTab {
 /// What the batch thread reports.
 #[derive(Debug)]
 pub enum BatchMsg {
-    Loading { model: String },
-    Loaded { model: String, ms: f64 },
-    LoadFailed { model: String, error: String },
-    Start { index: usize },
-    Token { text: String, tokens: usize },
-    End { index: usize, outcome: Outcome, ms: f64 },
+    Loading {
+        model: String,
+    },
+    Loaded {
+        model: String,
+        ms: f64,
+    },
+    LoadFailed {
+        model: String,
+        error: String,
+    },
+    Start {
+        index: usize,
+    },
+    Token {
+        text: String,
+        tokens: usize,
+    },
+    End {
+        index: usize,
+        outcome: Outcome,
+        ms: f64,
+    },
     Finished(Result<Summary, String>),
 }
 
@@ -183,8 +200,10 @@ pub fn plan(
     for m in &specs {
         let target = match models.rows.iter().find(|r| r.name == m.spec) {
             Some(row) => row.target(),
-            None => Target::resolve(&m.spec, cfg)
-                .map_err(|e| spec.error(m.line, format!("models: `{}`: {e}", m.spec)).to_string())?,
+            None => Target::resolve(&m.spec, cfg).map_err(|e| {
+                spec.error(m.line, format!("models: `{}`: {e}", m.spec))
+                    .to_string()
+            })?,
         };
         let r = ModelRef::from_target(target);
         if !refs.iter().any(|o| o.target == r.target) {

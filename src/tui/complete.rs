@@ -50,7 +50,8 @@ pub fn complete_path(text: &str) -> (String, Vec<String>) {
 }
 
 fn is_toml(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
 }
 
 fn common_prefix(names: &[String]) -> String {

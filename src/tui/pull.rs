@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum PullMsg {
     Note(String),
-    Start { file: String, total: u64 },
+    Start {
+        file: String,
+        total: u64,
+    },
     /// Bytes of the current file so far.
     At(u64),
     Done(Result<(String, PathBuf), String>),

@@ -24,7 +24,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         let lines = turn
             .map(|t| turn_lines(t, width.max(10), 0, true, false, "").0)
             .unwrap_or_default();
-        let max = lines.len().saturating_sub(area.height.saturating_sub(2) as usize);
+        let max = lines
+            .len()
+            .saturating_sub(area.height.saturating_sub(2) as usize);
         let top = view.scroll.min(max);
         let hint = format!(
             " {} · ↑/↓ scroll · {} closes ",
@@ -65,8 +67,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     };
-    let [head, body] =
-        Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let [head, body] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
     let mut head_lines = vec![Line::from(plan.headline())];
     let status = match (&b.run, &b.status) {
         (Some(r), _) if r.loading.is_some() => Line::styled(
@@ -120,7 +121,12 @@ fn draw_items(f: &mut Frame, b: &BatchTab, area: Rect) {
             format!("{} ({})", m.name, m.target.location()),
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
         ));
-        for (i, item) in plan.items.iter().enumerate().filter(|(_, it)| it.model == mi) {
+        for (i, item) in plan
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.model == mi)
+        {
             let sel = i == b.selected;
             if sel {
                 selected_line = lines.len();
@@ -141,7 +147,10 @@ fn draw_items(f: &mut Frame, b: &BatchTab, area: Rect) {
         }
     }
     for n in &plan.notes {
-        lines.push(Line::styled(format!("note: {n}"), Style::new().fg(Color::Magenta)));
+        lines.push(Line::styled(
+            format!("note: {n}"),
+            Style::new().fg(Color::Magenta),
+        ));
     }
     let inner = area.height.saturating_sub(2) as usize;
     let top = selected_line.saturating_sub(inner.saturating_sub(2));
@@ -163,9 +172,9 @@ fn draw_side(f: &mut Frame, b: &BatchTab, area: Rect) {
             let h = area.height.saturating_sub(2) as usize;
             let top = lines.len().saturating_sub(h);
             f.render_widget(
-                Paragraph::new(lines).scroll((top as u16, 0)).block(
-                    Block::bordered().title(format!(" {}.md ", plan.items[*i].stem)),
-                ),
+                Paragraph::new(lines)
+                    .scroll((top as u16, 0))
+                    .block(Block::bordered().title(format!(" {}.md ", plan.items[*i].stem))),
                 area,
             );
             return;
@@ -176,14 +185,29 @@ fn draw_side(f: &mut Frame, b: &BatchTab, area: Rect) {
     };
     let m = &plan.models[item.model];
     let mut lines = vec![
-        Line::from(vec![Span::styled("prompt  ", DIM), Span::raw(item.prompt_name.clone())]),
-        Line::from(vec![Span::styled("model   ", DIM), Span::raw(m.name.clone())]),
-        Line::from(vec![Span::styled("output  ", DIM), Span::raw(item.files.md.display().to_string())]),
-        Line::from(vec![Span::styled("state   ", DIM), state_span(&b.states[b.selected])]),
+        Line::from(vec![
+            Span::styled("prompt  ", DIM),
+            Span::raw(item.prompt_name.clone()),
+        ]),
+        Line::from(vec![
+            Span::styled("model   ", DIM),
+            Span::raw(m.name.clone()),
+        ]),
+        Line::from(vec![
+            Span::styled("output  ", DIM),
+            Span::raw(item.files.md.display().to_string()),
+        ]),
+        Line::from(vec![
+            Span::styled("state   ", DIM),
+            state_span(&b.states[b.selected]),
+        ]),
     ];
     match &b.states[b.selected] {
         ItemState::Failed { error, .. } => {
-            lines.push(Line::styled(format!("error: {error}"), Style::new().fg(Color::Red)));
+            lines.push(Line::styled(
+                format!("error: {error}"),
+                Style::new().fg(Color::Red),
+            ));
         }
         ItemState::Done { tok_s, .. } => {
             lines.push(Line::styled(format!("decode {tok_s:.1} tok/s"), DIM));

@@ -242,7 +242,10 @@ fn pull_lines(p: &PullState, width: usize) -> Vec<Line<'static>> {
             ]));
         }
         Some(Ok((name, path))) => out.push(Line::styled(
-            format!("pulled {name} → {} (in the list now; enter loads it)", path.display()),
+            format!(
+                "pulled {name} → {} (in the list now; enter loads it)",
+                path.display()
+            ),
             Style::new().fg(Color::Green),
         )),
         Some(Err(e)) => out.push(Line::styled(
