@@ -2,15 +2,18 @@
 # Everything the tests need, then every test. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The workbench's end-to-end test drives the real binary inside tmux.
-if ! command -v tmux >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq tmux >/dev/null
-  else
-    echo "lmwb tests: tmux is needed for the workbench's end-to-end test (apt-get install tmux)" >&2
-    exit 1
+# The workbench's end-to-end tests drive the real binary inside tmux, and send the Server
+# tab's server a request with curl.
+for tool in tmux curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null
+    else
+      echo "lmwb tests: $tool is needed for the workbench's end-to-end tests (apt-get install $tool)" >&2
+      exit 1
+    fi
   fi
-fi
+done
 bash scripts/fetch-models.sh
 # The server's socket tests run the official openai Python SDK against `lmwb serve`.
 if ! python3 -c "import openai" >/dev/null 2>&1; then

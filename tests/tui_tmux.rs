@@ -4,44 +4,21 @@
 
 mod common;
 
-use common::tmux::{quote, Tmux};
+use common::tmux::Workbench;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 #[test]
 fn ask_a_question_in_the_real_workbench_and_quit() {
     let model = common::real::default_model_path();
-    let home = tempfile::tempdir().unwrap();
-    let models = home.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
-    let h = home.path();
-    let launch = format!(
-        "cd {h} && env -u LMWB_LOG HOME={home} XDG_CONFIG_HOME={cfg} LMWB_RUNS_DIR={runs} LMWB_MODELS_DIR={models} \
-         LMWB_SAMPLING_TEMPERATURE=0 LMWB_SAMPLING_MAX_TOKENS=24 {bin}; echo LMWB_EXIT=$?; sleep 600",
-        h = quote(h),
-        home = quote(&h.join("home")),
-        cfg = quote(&h.join("config")),
-        runs = quote(&h.join("runs")),
-        models = quote(&models),
-        bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
+    let wb = Workbench::start(
+        "lmwb-test",
+        (100, 30),
+        &["LMWB_SAMPLING_TEMPERATURE=0", "LMWB_SAMPLING_MAX_TOKENS=24"],
     );
-    let t = Tmux::new("lmwb-test", false);
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &launch,
-    ]);
-
-    let s = t.wait_for("● smollm2-135m-instruct.q4_1", Duration::from_secs(120));
+    let (t, h) = (&wb.tmux, wb.dir());
+    let s = t.screen();
     assert!(s.contains("Models │ Chat │ Batch │ Bench │ Server"), "{s}");
     assert_eq!(
         t.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])

@@ -5,46 +5,18 @@
 
 mod common;
 
-use common::tmux::{quote, Tmux};
-use std::path::Path;
+use common::tmux::Workbench;
 use std::time::Duration;
 
 #[test]
 fn run_a_two_item_batch_from_the_batch_tab() {
-    let model = common::real::default_model_path();
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
-    let models = h.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
+    let wb = Workbench::start("lmwb-batch", (110, 30), &[]);
+    let (t, h) = (&wb.tmux, wb.dir());
     std::fs::write(
         h.join("greetings.toml"),
         "name = \"greetings\"\n[defaults]\ntemperature = 0\nmax_tokens = 12\n[prompts]\nhello = \"Say hello.\"\ncolour = \"Name a colour.\"\n",
     )
     .unwrap();
-    let launch = format!(
-        "cd {h} && env -u LMWB_LOG HOME={home} XDG_CONFIG_HOME={cfg} LMWB_RUNS_DIR={runs} LMWB_MODELS_DIR={models} {bin}; echo LMWB_EXIT=$?; sleep 600",
-        h = quote(h),
-        home = quote(&h.join("home")),
-        cfg = quote(&h.join("config")),
-        runs = quote(&h.join("runs")),
-        models = quote(&models),
-        bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
-    );
-    let t = Tmux::new("lmwb-batch", false);
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "110",
-        "-y",
-        "30",
-        &launch,
-    ]);
-    t.wait_for("● smollm2-135m-instruct.q4_1", Duration::from_secs(120));
-
     t.cmd(&["send-keys", "-t", "t", "M-3"]);
     t.wait_for("type the path of a prompt set", Duration::from_secs(10));
     t.cmd(&["send-keys", "-t", "t", "o"]);
@@ -82,7 +54,5 @@ fn run_a_two_item_batch_from_the_batch_tab() {
     let s = t.wait_for("esc closes", Duration::from_secs(10));
     assert!(s.contains("model ›"), "{s}");
     t.cmd(&["send-keys", "-t", "t", "Escape"]);
-    t.cmd(&["send-keys", "-t", "t", "C-q"]);
-    let s = t.wait_for("LMWB_EXIT=", Duration::from_secs(30));
-    assert!(s.contains("LMWB_EXIT=0"), "{s}");
+    wb.quit();
 }

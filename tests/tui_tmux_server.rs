@@ -1,50 +1,23 @@
 //! The real `lmwb` workbench on the real default model, in a real terminal (tmux): start
-//! the server from the Server tab on a free port, send it a chat completion, see the
+//! the server from the Server tab on a free port, send it a chat completion with curl, see the
 //! request in the tab's log, stop the server, and find the port closed.
 
 mod common;
-#[path = "common/http.rs"]
-mod http;
 
-use common::tmux::{quote, Tmux};
+use common::tmux::Workbench;
 use serde_json::json;
-use std::path::Path;
 use std::time::Duration;
 
 const MODEL: &str = "smollm2-135m-instruct.q4_1";
 
 #[test]
 fn serve_from_the_server_tab_and_see_the_request() {
-    let model = common::real::default_model_path();
-    let home = tempfile::tempdir().unwrap();
-    let models = home.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
-    let h = home.path();
-    let launch = format!(
-        "cd {h} && env -u LMWB_LOG -u LMWB_API_KEY HOME={home} XDG_CONFIG_HOME={cfg} LMWB_RUNS_DIR={runs} LMWB_MODELS_DIR={models} \
-         LMWB_SAMPLING_TEMPERATURE=0 LMWB_SAMPLING_MAX_TOKENS=8 {bin}; echo LMWB_EXIT=$?; sleep 600",
-        h = quote(h),
-        home = quote(&h.join("home")),
-        cfg = quote(&h.join("config")),
-        runs = quote(&h.join("runs")),
-        models = quote(&models),
-        bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
+    let wb = Workbench::start(
+        "lmwb-server-test",
+        (120, 36),
+        &["LMWB_SAMPLING_TEMPERATURE=0", "LMWB_SAMPLING_MAX_TOKENS=8"],
     );
-    let t = Tmux::new("lmwb-server-test", false);
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        &launch,
-    ]);
-    t.wait_for(&format!("● {MODEL}"), Duration::from_secs(120));
-
+    let t = &wb.tmux;
     t.cmd(&["send-keys", "-t", "t", "M-5"]);
     t.wait_for("○ stopped", Duration::from_secs(10));
     let port = {
@@ -69,9 +42,17 @@ fn serve_from_the_server_tab_and_see_the_request() {
         "max_tokens": 8,
         "messages": [{"role": "user", "content": "What is the capital of France?"}],
     });
-    let (status, text) = http::request(&addr, "POST", "/v1/chat/completions", Some(&body));
-    assert_eq!(status, 200, "{text}");
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // curl, as a user would.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d"])
+        .arg(body.to_string())
+        .arg(format!("http://{addr}/v1/chat/completions"))
+        .output()
+        .expect("curl is installed (scripts/test.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (text, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "200", "{text}");
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
     let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
     assert!(completion > 0, "{v}");
     let s = t.wait_for("/v1/chat/completions", Duration::from_secs(30));
@@ -91,7 +72,5 @@ fn serve_from_the_server_tab_and_see_the_request() {
         "the port is still open"
     );
 
-    t.cmd(&["send-keys", "-t", "t", "C-q"]);
-    let s = t.wait_for("LMWB_EXIT=", Duration::from_secs(30));
-    assert!(s.contains("LMWB_EXIT=0"), "{s}");
+    wb.quit();
 }

@@ -70,3 +70,60 @@ impl Drop for Tmux {
 pub fn quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
+
+/// The real workbench (`lmwb`, no arguments) in a tmux session on the real default model,
+/// in a home of its own (config, runs and a models folder with the model linked in it),
+/// once the model has loaded. `env` adds `NAME=value` settings to its environment.
+pub struct Workbench {
+    pub home: tempfile::TempDir,
+    pub tmux: Tmux,
+}
+
+impl Workbench {
+    pub fn start(name: &str, size: (u16, u16), env: &[&str]) -> Workbench {
+        let model = crate::common::real::default_model_path();
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let models = h.join("models");
+        std::fs::create_dir_all(&models).unwrap();
+        std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
+        let launch = format!(
+            "cd {h} && env -u LMWB_LOG -u LMWB_API_KEY HOME={home} XDG_CONFIG_HOME={cfg} LMWB_RUNS_DIR={runs} LMWB_MODELS_DIR={models} {env} {bin}; echo LMWB_EXIT=$?; sleep 600",
+            h = quote(h),
+            home = quote(&h.join("home")),
+            cfg = quote(&h.join("config")),
+            runs = quote(&h.join("runs")),
+            models = quote(&models),
+            env = env.join(" "),
+            bin = quote(Path::new(env!("CARGO_BIN_EXE_lmwb"))),
+        );
+        let tmux = Tmux::new(name, false);
+        let (w, hh) = (size.0.to_string(), size.1.to_string());
+        tmux.cmd(&["new-session", "-d", "-s", "t", "-x", &w, "-y", &hh, &launch]);
+        tmux.wait_for("● smollm2-135m-instruct.q4_1", Duration::from_secs(120));
+        Workbench { home, tmux }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Press keys (tmux key names: `M-3`, `Enter`, `C-q` …).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend(keys);
+        self.tmux.cmd(&args);
+    }
+
+    /// Type text as it is.
+    pub fn type_text(&self, text: &str) {
+        self.tmux.cmd(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Quit with ctrl-q and check the exit status was 0.
+    pub fn quit(&self) {
+        self.keys(&["C-q"]);
+        let s = self.tmux.wait_for("LMWB_EXIT=", Duration::from_secs(30));
+        assert!(s.contains("LMWB_EXIT=0"), "{s}");
+    }
+}
