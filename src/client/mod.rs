@@ -29,6 +29,11 @@ pub trait GenerationClient: Send + Sync {
     fn vocab_size(&self) -> Option<usize> {
         None
     }
+    /// Whether [`Self::vocab_size`] is the model's own (false: a server that does not list
+    /// it, whose token ids are drawn below [`FALLBACK_VOCAB`]).
+    fn vocab_listed(&self) -> bool {
+        true
+    }
     /// The source of the chat template chat prompts are rendered with, when known (the
     /// server reads the model's tool-call format from it).
     fn chat_template(&self) -> Option<&str> {
@@ -44,5 +49,33 @@ pub trait GenerationClient: Send + Sync {
     /// server's hold on a model loaded on demand, so it does not unload mid-answer).
     fn hold(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         None
+    }
+}
+
+/// A shared client is a client (the workbench benchmarks the model it already holds).
+impl<T: GenerationClient + ?Sized> GenerationClient for std::sync::Arc<T> {
+    fn model_name(&self) -> &str {
+        (**self).model_name()
+    }
+    fn context_length(&self) -> Option<usize> {
+        (**self).context_length()
+    }
+    fn vocab_size(&self) -> Option<usize> {
+        (**self).vocab_size()
+    }
+    fn vocab_listed(&self) -> bool {
+        (**self).vocab_listed()
+    }
+    fn chat_template(&self) -> Option<&str> {
+        (**self).chat_template()
+    }
+    fn notes(&self) -> Vec<String> {
+        (**self).notes()
+    }
+    fn generate(&self, req: GenerateRequest) -> Generation {
+        (**self).generate(req)
+    }
+    fn hold(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        (**self).hold()
     }
 }
