@@ -33,6 +33,7 @@ fn app() -> App {
             keymap: Keymap::from_config(&cfg.keymap).unwrap(),
             settings: lmwb::tui::chat_settings(&cfg),
             autoload: Some("bench-model".into()),
+            config: cfg.clone(),
         },
         Arc::new(loader),
     );

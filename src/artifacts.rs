@@ -65,6 +65,33 @@ pub fn record(runs_dir: &Path, rec: &MetricsRecord) {
     }
 }
 
+/// The metrics line of a finished batch item (`lmwb batch` and the workbench's Batch
+/// tab). `quiet`: a failure to write goes to the log only (the workbench owns the terminal).
+pub fn record_batch_item(
+    runs_dir: &Path,
+    model: &crate::batch::ModelRef,
+    item: &crate::batch::plan::Item,
+    stats: &Stats,
+    quiet: bool,
+) {
+    let rec = MetricsRecord {
+        time: now(),
+        command: "batch",
+        model: &model.name,
+        transport: model.target.transport(),
+        location: model.target.location(),
+        output: Some(item.files.md.display().to_string()),
+        stats,
+    };
+    if quiet {
+        if let Err(e) = append_metrics(runs_dir, &rec) {
+            tracing::warn!("cannot write {}: {e}", metrics_file(runs_dir).display());
+        }
+    } else {
+        record(runs_dir, &rec);
+    }
+}
+
 pub fn now() -> String {
     crate::batch::output::now_rfc3339()
 }

@@ -141,19 +141,6 @@ fn models_loading_and_error() {
 }
 
 #[test]
-fn placeholder_tabs() {
-    let mut a = app(&["x"]);
-    for (tab, name) in [
-        (Tab::Batch, "batch"),
-        (Tab::Bench, "bench"),
-        (Tab::Server, "server"),
-    ] {
-        a.dispatch(Action::Show(tab));
-        assert_snapshot!(name, screen(&a, 80, 24));
-    }
-}
-
-#[test]
 fn tiny_terminals_do_not_panic() {
     let mut a = chatted();
     for tab in Tab::ALL {

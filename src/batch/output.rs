@@ -59,6 +59,9 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         .count()
 }
 
+const REASONING_HEAD: &str = "\n---\n\n## Reasoning\n\n";
+const UNCLOSED_NOTE: &str = "_(the output ended before the reasoning was closed)_\n\n";
+
 /// The `.md` of an output: the answer, then the reasoning (Harmony analysis/commentary or
 /// `<think>`) in its own section below, never mixed into the answer.
 pub fn markdown(text: &str) -> (String, reasoning::Split) {
@@ -67,14 +70,30 @@ pub fn markdown(text: &str) -> (String, reasoning::Split) {
     md.push('\n');
     let r = split.reasoning_text();
     if !r.is_empty() {
-        md.push_str("\n---\n\n## Reasoning\n\n");
+        md.push_str(REASONING_HEAD);
         if split.unclosed {
-            md.push_str("_(the output ended before the reasoning was closed)_\n\n");
+            md.push_str(UNCLOSED_NOTE);
         }
         md.push_str(&r);
         md.push('\n');
     }
     (md, split)
+}
+
+/// The generated text back from an output's `.md` (as [`markdown`] wrote it): the
+/// reasoning section goes back inside `<think>` tags before the answer, so the chat's
+/// reasoning parser splits it again.
+pub fn raw_from_markdown(md: &str) -> String {
+    match md.split_once(REASONING_HEAD) {
+        Some((answer, reasoning)) => {
+            let reasoning = reasoning
+                .strip_prefix(UNCLOSED_NOTE)
+                .unwrap_or(reasoning)
+                .trim_end();
+            format!("<think>{reasoning}</think>{}", answer.trim_end())
+        }
+        None => md.trim_end().to_string(),
+    }
 }
 
 /// First 16 hex digits of the sha256 of a model: the file, or for a folder its
@@ -221,6 +240,19 @@ pub fn write_done(files: &ItemFiles, md: &str, sidecar: &Sidecar) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generated_text_comes_back_from_the_markdown() {
+        for raw in ["<think>a\nb</think>The **answer**.", "Only an answer."] {
+            let (md, _) = markdown(raw);
+            let back = raw_from_markdown(&md);
+            let (a, b) = (reasoning::split(raw), reasoning::split(&back));
+            assert_eq!(a.answer.trim(), b.answer.trim(), "{md}");
+            assert_eq!(a.reasoning_text().trim(), b.reasoning_text().trim(), "{md}");
+        }
+        let (md, _) = markdown("<think>cut off");
+        assert_eq!(raw_from_markdown(&md), "<think>cut off</think>");
+    }
 
     #[test]
     fn reasoning_goes_below_the_answer() {

@@ -115,6 +115,8 @@ pub struct Item {
     pub files: ItemFiles,
     pub on_disk: OnDisk,
     pub action: Action,
+    /// Renamed because its name collided with an item before it (the note says how).
+    pub renamed: Option<String>,
 }
 
 /// Every item, grouped by model in the order the models were given.
@@ -183,15 +185,13 @@ impl Plan {
                 keys.push((e.name.as_str(), m.name.as_str()));
             }
         }
-        let notes = naming::disambiguate(&mut stems, &keys)
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
+        let renamed = naming::disambiguate(&mut stems, &keys);
+        let notes = renamed.iter().map(|(_, n)| n.clone()).collect();
         let mut items = Vec::with_capacity(stems.len());
-        let mut stems = stems.into_iter();
+        let mut stems = stems.into_iter().enumerate();
         for mi in 0..models.len() {
             for (e, s) in spec.entries.iter().zip(&settings) {
-                let stem = stems.next().expect("one stem per item");
+                let (k, stem) = stems.next().expect("one stem per item");
                 let files = ItemFiles::new(&out_dir, &stem);
                 let on_disk = if files.md.exists() {
                     OnDisk::Done
@@ -216,6 +216,7 @@ impl Plan {
                     files,
                     on_disk,
                     action,
+                    renamed: renamed.iter().find(|(i, _)| *i == k).map(|(_, n)| n.clone()),
                 });
             }
         }

@@ -25,6 +25,9 @@ pub struct RunOptions {
     /// Cancelled (Ctrl-C): the current item is cancelled, nothing of it is written, the run
     /// stops.
     pub interrupt: CancelToken,
+    /// Cancelled: the current item finishes and is written, then the run stops (a pause;
+    /// running the plan again goes on where it stopped, as every output is skipped).
+    pub pause: CancelToken,
 }
 
 impl Default for RunOptions {
@@ -32,6 +35,7 @@ impl Default for RunOptions {
         RunOptions {
             stall_timeout: Duration::from_secs(120),
             interrupt: CancelToken::default(),
+            pause: CancelToken::default(),
         }
     }
 }
@@ -79,9 +83,10 @@ pub enum Progress<'a> {
         item: &'a Item,
         model: &'a ModelRef,
     },
-    /// The current item has produced `tokens` tokens.
+    /// The current item has produced `tokens` tokens, the last one `text`.
     Tokens {
         tokens: usize,
+        text: &'a str,
     },
     ItemEnd {
         k: usize,
@@ -113,6 +118,8 @@ pub struct Summary {
     pub failures: Vec<(String, String)>,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Stopped by [`RunOptions::pause`] between two items.
+    pub paused: bool,
 }
 
 impl Summary {
@@ -195,7 +202,7 @@ fn generate(
                 text.push_str(&t);
                 tokens += 1;
                 last = Instant::now();
-                on(Progress::Tokens { tokens });
+                on(Progress::Tokens { tokens, text: &t });
             }
             Ok(Event::Text(t)) => text.push_str(&t),
             Ok(Event::Done(stats)) if stats.finish_reason == FinishReason::Cancelled => {
@@ -301,8 +308,9 @@ pub fn run(
             summary.models.push(ms);
             continue;
         }
-        if opts.interrupt.is_cancelled() {
-            summary.interrupted = true;
+        if opts.interrupt.is_cancelled() || opts.pause.is_cancelled() {
+            summary.interrupted |= opts.interrupt.is_cancelled();
+            summary.paused |= !summary.interrupted;
             ms.not_run = todo.len();
             summary.models.push(ms);
             continue;
@@ -333,8 +341,9 @@ pub fn run(
             }
         });
         for item in todo {
-            if opts.interrupt.is_cancelled() {
-                summary.interrupted = true;
+            if opts.interrupt.is_cancelled() || opts.pause.is_cancelled() {
+                summary.interrupted |= opts.interrupt.is_cancelled();
+                summary.paused |= !summary.interrupted;
                 ms.not_run += 1;
                 continue;
             }

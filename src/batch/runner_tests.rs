@@ -245,7 +245,7 @@ fn an_interrupt_cancels_the_current_item_writes_nothing_of_it_and_stops() {
     let s = b.run_with(&plan, &opts, &mut |p| match p {
         Progress::ItemEnd { .. } => ends += 1,
         // Ctrl-C in the middle of the second item.
-        Progress::Tokens { tokens: 2 } if ends == 1 => stop.cancel(),
+        Progress::Tokens { tokens: 2, .. } if ends == 1 => stop.cancel(),
         _ => {}
     });
     assert!(s.interrupted);
@@ -255,6 +255,37 @@ fn an_interrupt_cancels_the_current_item_writes_nothing_of_it_and_stops() {
     // The rerun continues where it stopped.
     let s = b.run(false, false);
     assert_eq!((s.done(), s.skipped()), (5, 1));
+}
+
+#[test]
+fn a_pause_finishes_the_current_item_writes_it_and_stops() {
+    let mut b = Bench::new(vec![
+        vec![Script::text("a b c d e f g h")],
+        vec![Script::text("z")],
+    ]);
+    let plan = b.plan(false, false);
+    let opts = RunOptions::default();
+    let pause = opts.pause.clone();
+    let mut live = String::new();
+    let s = b.run_with(&plan, &opts, &mut |p| match p {
+        // Pause asked in the middle of the second item: that item still completes.
+        Progress::Tokens { tokens, text } => {
+            live.push_str(text);
+            if tokens == 2 && live.starts_with("a b c d e f g ha b") {
+                pause.cancel();
+            }
+        }
+        _ => {}
+    });
+    assert!(s.paused && !s.interrupted);
+    assert_eq!((s.done(), s.failed(), s.not_run()), (2, 0, 4));
+    assert!(live.starts_with("a b c d e f g h"), "{live}");
+    assert_eq!(
+        b.files(),
+        ["a--m0.json", "a--m0.md", "b--m0.json", "b--m0.md"]
+    );
+    let s = b.run(false, false);
+    assert_eq!((s.done(), s.skipped()), (4, 2));
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub trait GenerationClient: Send + Sync {
     }
 }
 
-/// A shared client is a client (the workbench benchmarks the model it already holds).
+/// A client shared by several front ends (the workbench's chat, a batch run, a benchmark
+/// and the server all on the one loaded model).
 impl<T: GenerationClient + ?Sized> GenerationClient for std::sync::Arc<T> {
     fn model_name(&self) -> &str {
         (**self).model_name()

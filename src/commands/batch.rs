@@ -2,7 +2,7 @@
 //! The work is `crate::batch`; this is flags → plan, progress on stderr, a summary table.
 
 use super::{gen, EXIT_USAGE};
-use crate::artifacts::{self, MetricsRecord};
+use crate::artifacts;
 use crate::batch::plan::{default_out_dir, resolve_models};
 use crate::batch::runner::{self, Outcome, Progress, RunOptions, Summary};
 use crate::batch::spec::ModelSpec;
@@ -119,6 +119,7 @@ pub fn run(args: BatchArgs, cfg: &Config) -> anyhow::Result<u8> {
     let opts = RunOptions {
         stall_timeout: Duration::from_secs_f64(args.stall_timeout),
         interrupt,
+        ..RunOptions::default()
     };
     let mut load = |m: &crate::batch::ModelRef| {
         tracing::info!(model = %m.target.location(), "batch: loading");
@@ -134,16 +135,7 @@ pub fn run(args: BatchArgs, cfg: &Config) -> anyhow::Result<u8> {
             ..
         } = &p
         {
-            let rec = MetricsRecord {
-                time: artifacts::now(),
-                command: "batch",
-                model: &model.name,
-                transport: model.target.transport(),
-                location: model.target.location(),
-                output: Some(item.files.md.display().to_string()),
-                stats,
-            };
-            artifacts::record(&runs_dir, &rec);
+            artifacts::record_batch_item(&runs_dir, model, item, stats, false);
         }
         reporter.on(p)
     })?;
@@ -240,7 +232,7 @@ impl Reporter {
                     b.set_message(self.label.clone());
                 }
             }
-            Progress::Tokens { tokens } => {
+            Progress::Tokens { tokens, .. } => {
                 if let Some(b) = &self.bar {
                     let of = if self.item_max > 0 {
                         format!("{tokens}/{} tokens", self.item_max)

@@ -35,6 +35,21 @@ pub enum Scope {
     Global,
     Chat,
     Models,
+    Batch,
+    Bench,
+    Server,
+}
+
+impl Scope {
+    /// The scopes in help order, with their titles.
+    pub const ALL: [(Scope, &'static str); 6] = [
+        (Scope::Global, "Everywhere"),
+        (Scope::Chat, "Chat"),
+        (Scope::Models, "Models"),
+        (Scope::Batch, "Batch"),
+        (Scope::Bench, "Bench"),
+        (Scope::Server, "Server"),
+    ];
 }
 
 /// Edits of the chat input (fixed keys, not in the keymap).
@@ -51,6 +66,41 @@ pub enum Edit {
     WordLeft,
     WordRight,
     ClearLine,
+}
+
+/// The Batch tab's actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchAction {
+    Open,
+    Run,
+    Pause,
+    Cancel,
+    Retry,
+    Prev,
+    Next,
+    View,
+}
+
+/// The Bench tab's actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchAction {
+    Prev,
+    Next,
+    Toggle,
+    Edit,
+    Mode,
+    Run,
+    Cancel,
+}
+
+/// The Server tab's actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerAction {
+    Toggle,
+    Key,
+    Host,
+    Port,
+    Copy,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +131,15 @@ pub enum Action {
     Load,
     Unload,
     Rescan,
+    /// Pull a model from the hub (asks for `REPO[:FILE]`).
+    Pull,
+    Batch(BatchAction),
+    Bench(BenchAction),
+    Server(ServerAction),
+    /// A text field is open: Enter takes it, Esc closes it, Tab completes it.
+    FieldSubmit,
+    FieldCancel,
+    FieldComplete,
     /// The terminal was resized.
     Resize(u16, u16),
 }
@@ -169,5 +228,101 @@ pub fn bindings() -> Vec<Binding> {
         b("load", Models, A::Load, "load the selected model"),
         b("unload", Models, A::Unload, "unload the active model"),
         b("rescan", Models, A::Rescan, "scan the model folders again"),
+        b(
+            "pull",
+            Models,
+            A::Pull,
+            "pull a model from the hub (REPO or REPO:FILE)",
+        ),
+        b(
+            "batch_open",
+            Batch,
+            A::Batch(BatchAction::Open),
+            "open a prompt set (TOML path; tab completes)",
+        ),
+        b(
+            "batch_run",
+            Batch,
+            A::Batch(BatchAction::Run),
+            "run the plan (or resume after a pause)",
+        ),
+        b(
+            "batch_pause",
+            Batch,
+            A::Batch(BatchAction::Pause),
+            "pause after the current item",
+        ),
+        b(
+            "batch_cancel",
+            Batch,
+            A::Batch(BatchAction::Cancel),
+            "cancel the run (the current item is dropped)",
+        ),
+        b(
+            "batch_retry",
+            Batch,
+            A::Batch(BatchAction::Retry),
+            "retry the failed items",
+        ),
+        b("batch_prev", Batch, A::Batch(BatchAction::Prev), "previous item"),
+        b("batch_next", Batch, A::Batch(BatchAction::Next), "next item"),
+        b(
+            "batch_view",
+            Batch,
+            A::Batch(BatchAction::View),
+            "open the item's output (esc closes it)",
+        ),
+        b("bench_prev", Bench, A::Bench(BenchAction::Prev), "move up the form"),
+        b("bench_next", Bench, A::Bench(BenchAction::Next), "move down the form"),
+        b(
+            "bench_toggle",
+            Bench,
+            A::Bench(BenchAction::Toggle),
+            "choose / drop the model",
+        ),
+        b("bench_edit", Bench, A::Bench(BenchAction::Edit), "edit the field"),
+        b(
+            "bench_mode",
+            Bench,
+            A::Bench(BenchAction::Mode),
+            "mode: standard / latency / long",
+        ),
+        b("bench_run", Bench, A::Bench(BenchAction::Run), "run the benchmark"),
+        b(
+            "bench_cancel",
+            Bench,
+            A::Bench(BenchAction::Cancel),
+            "cancel the benchmark",
+        ),
+        b(
+            "server_toggle",
+            Server,
+            A::Server(ServerAction::Toggle),
+            "start / stop the server",
+        ),
+        b(
+            "server_key",
+            Server,
+            A::Server(ServerAction::Key),
+            "API key on / off",
+        ),
+        b(
+            "server_host",
+            Server,
+            A::Server(ServerAction::Host),
+            "edit the address",
+        ),
+        b(
+            "server_port",
+            Server,
+            A::Server(ServerAction::Port),
+            "edit the port",
+        ),
+        b(
+            "server_copy",
+            Server,
+            A::Server(ServerAction::Copy),
+            "copy the URL (and key) to the clipboard",
+        ),
     ]
 }

@@ -3,13 +3,19 @@
 //! draws, and nothing here waits on the engine.
 
 use super::action::{Action, Edit, Scope, Tab};
+use super::batch::{BatchMsg, BatchTab};
+use super::bench::{BenchMsg, BenchTab};
 use super::chat::ChatState;
+use super::field::{Field, FieldTarget};
 use super::gauges::Gauges;
 use super::keymap::Keymap;
 use super::loader::{ModelLoader, ModelRow};
 use super::models::ModelsState;
+use super::pull::PullMsg;
+use super::server::{ServerMsg, ServerTab};
 use super::slash::ChatSettings;
 use crate::client::GenerationClient;
+use crate::config::Config;
 use crate::engine::Event;
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
@@ -34,6 +40,10 @@ pub enum Msg {
         id: u64,
         event: Event,
     },
+    Batch(BatchMsg),
+    Bench(BenchMsg),
+    Server(ServerMsg),
+    Pull(PullMsg),
 }
 
 /// Things the App asks its runner to do outside the state (terminal output).
@@ -49,6 +59,9 @@ pub struct AppOptions {
     pub settings: ChatSettings,
     /// Load this model once the scan finds it.
     pub autoload: Option<String>,
+    /// The configuration the headless commands would run with (folders, backends,
+    /// defaults, `runs/`): the Batch, Bench and Server tabs use it the same way.
+    pub config: Config,
 }
 
 pub struct App {
@@ -61,13 +74,20 @@ pub struct App {
     pub models: ModelsState,
     pub chat: ChatState,
     pub gauges: Gauges,
+    pub batch: BatchTab,
+    pub bench: BenchTab,
+    pub server: ServerTab,
+    /// A one-line text field open in front of the tab (typing goes there).
+    pub field: Option<Field>,
+    /// The model in use (the chat's, and the server's when it runs).
     pub client: Option<Arc<dyn GenerationClient>>,
     pub effects: Vec<Effect>,
     /// Something changed since the last draw.
     pub dirty: bool,
     autoload: Option<String>,
-    loader: Arc<dyn ModelLoader>,
-    tx: Sender<Msg>,
+    pub(super) config: Config,
+    pub(super) loader: Arc<dyn ModelLoader>,
+    pub(super) tx: Sender<Msg>,
     rx: Receiver<Msg>,
     next_gen: u64,
 }
@@ -84,10 +104,15 @@ impl App {
             models: ModelsState::default(),
             chat: ChatState::new(opts.settings),
             gauges: Gauges::new(Instant::now()),
+            batch: BatchTab::default(),
+            bench: BenchTab::default(),
+            server: ServerTab::default(),
+            field: None,
             client: None,
             effects: vec![],
             dirty: true,
             autoload: opts.autoload,
+            config: opts.config,
             loader,
             tx,
             rx,
@@ -109,7 +134,24 @@ impl App {
 
     /// Nothing is scanning, loading or generating.
     pub fn idle(&self) -> bool {
-        !self.models.scanning && self.models.loading.is_none() && !self.chat.busy()
+        !self.models.scanning
+            && self.models.loading.is_none()
+            && !self.chat.busy()
+            && !self.batch.busy()
+            && !self.bench.busy()
+            && !self.server.busy()
+            && !self.models.pulling()
+    }
+
+    /// The configuration the App was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Open a one-line text field in front of the tab.
+    pub fn open_field(&mut self, target: FieldTarget, label: impl Into<String>, text: &str) {
+        self.field = Some(Field::new(target, label, text));
+        self.dirty = true;
     }
 
     /// Handle messages until idle (or `limit` passes). For tests and scripted use.
@@ -157,7 +199,9 @@ impl App {
                 MouseEventKind::ScrollDown => self.dispatch(Action::Wheel(3)),
                 _ => {}
             },
-            Msg::Paste(s) if self.tab == Tab::Chat => self.dispatch(Action::Edit(Edit::Paste(s))),
+            Msg::Paste(s) if self.tab == Tab::Chat || self.field.is_some() => {
+                self.dispatch(Action::Edit(Edit::Paste(s)))
+            }
             Msg::Paste(_) => {}
             Msg::Resize(w, h) => self.dispatch(Action::Resize(w, h)),
             Msg::Scanned(rows) => self.on_scanned(rows),
@@ -166,6 +210,10 @@ impl App {
                 let cap = self.kv_cap();
                 self.chat.on_event(id, event, &mut self.gauges, cap);
             }
+            Msg::Batch(m) => self.on_batch(m),
+            Msg::Bench(m) => self.on_bench(m),
+            Msg::Server(m) => self.on_server(m),
+            Msg::Pull(m) => self.on_pull(m),
         }
     }
 
@@ -181,7 +229,9 @@ impl App {
         match self.tab {
             Tab::Chat => Scope::Chat,
             Tab::Models => Scope::Models,
-            _ => Scope::Global,
+            Tab::Batch => Scope::Batch,
+            Tab::Bench => Scope::Bench,
+            Tab::Server => Scope::Server,
         }
     }
 
@@ -200,6 +250,9 @@ impl App {
                 (_, KeyCode::PageDown) => Some(Action::Wheel(10)),
                 _ => Some(Action::Help),
             };
+        }
+        if self.field.is_some() {
+            return field_key(km, k);
         }
         if self.tab == Tab::Chat {
             let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
@@ -240,6 +293,9 @@ impl App {
         match action {
             Action::Quit => {
                 self.chat.stop();
+                self.batch_quit();
+                self.bench_quit();
+                self.server_quit();
                 self.quit = true;
             }
             Action::Help => {
@@ -267,10 +323,34 @@ impl App {
             Action::Follow => self.chat.top = None,
             Action::HistoryPrev => self.chat.input.up(),
             Action::HistoryNext => self.chat.input.down(),
-            Action::Edit(e) => self.chat.input.edit(&e),
+            Action::Edit(e) => match &mut self.field {
+                Some(f) => f.edit(&e),
+                None => self.chat.input.edit(&e),
+            },
+            Action::FieldSubmit => {
+                if let Some(f) = self.field.take() {
+                    let text = f.text().trim().to_string();
+                    match f.target {
+                        FieldTarget::BatchPath => self.batch_field(text),
+                        FieldTarget::Bench(i) => self.bench_field(i, text),
+                        FieldTarget::ServerHost | FieldTarget::ServerPort => {
+                            self.server_field(f.target, text)
+                        }
+                        FieldTarget::PullRepo => self.pull(text),
+                    }
+                }
+            }
+            Action::FieldCancel => self.field = None,
+            Action::FieldComplete => {
+                if matches!(&self.field, Some(f) if f.target == FieldTarget::BatchPath) {
+                    self.batch_complete();
+                }
+            }
             Action::Wheel(n) => match self.tab {
                 Tab::Models => self.models.select(n.signum()),
-                _ => self.chat.scroll(n as i64),
+                Tab::Batch => self.batch_wheel(n),
+                Tab::Chat => self.chat.scroll(n as i64),
+                Tab::Bench | Tab::Server => {}
             },
             Action::SelectPrev => self.models.select(-1),
             Action::SelectNext => self.models.select(1),
@@ -280,6 +360,14 @@ impl App {
             }
             Action::Unload => self.unload(),
             Action::Rescan => self.rescan(),
+            Action::Pull => self.open_field(
+                FieldTarget::PullRepo,
+                "Pull from the hub (REPO or REPO:FILE)",
+                "",
+            ),
+            Action::Batch(a) => self.batch_action(a),
+            Action::Bench(a) => self.bench_action(a),
+            Action::Server(a) => self.server_action(a),
             Action::Resize(..) => {}
         }
     }
@@ -432,4 +520,31 @@ impl App {
         self.models.load_ms = None;
         self.gauges.kv = None;
     }
+}
+
+/// A key while a text field is open: editing keys edit it, Enter / Esc / Tab take, close
+/// or complete it, the quit keys still quit.
+fn field_key(km: &Keymap, k: &KeyEvent) -> Option<Action> {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
+    if ctrl && km.lookup(Scope::Global, k) == Some(Action::Quit) {
+        return Some(Action::Quit);
+    }
+    let edit = match (k.code, ctrl) {
+        (KeyCode::Enter, _) => return Some(Action::FieldSubmit),
+        (KeyCode::Esc, _) => return Some(Action::FieldCancel),
+        (KeyCode::Tab, _) => return Some(Action::FieldComplete),
+        (KeyCode::Char('u'), true) => Edit::ClearLine,
+        (KeyCode::Char(c), false) if !alt => Edit::Insert(c),
+        (KeyCode::Backspace, _) => Edit::Backspace,
+        (KeyCode::Delete, _) => Edit::Delete,
+        (KeyCode::Left, true) => Edit::WordLeft,
+        (KeyCode::Right, true) => Edit::WordRight,
+        (KeyCode::Left, false) => Edit::Left,
+        (KeyCode::Right, false) => Edit::Right,
+        (KeyCode::Home, _) => Edit::Home,
+        (KeyCode::End, _) => Edit::End,
+        _ => return None,
+    };
+    Some(Action::Edit(edit))
 }

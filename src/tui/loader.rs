@@ -29,6 +29,19 @@ pub trait ModelLoader: Send + Sync {
     fn scan(&self) -> Vec<ModelRow>;
     /// Load one (called off the UI thread).
     fn load(&self, row: &ModelRow) -> Result<Arc<dyn GenerationClient>, String>;
+    /// Open what `-m` resolved to: load a model on disk, or connect to a remote one (the
+    /// Batch and Bench tabs; called off the UI thread).
+    fn open(&self, target: &Target) -> Result<Arc<dyn GenerationClient>, String>;
+}
+
+impl ModelRow {
+    /// What runs this row's model.
+    pub fn target(&self) -> Target {
+        self.remote.clone().unwrap_or_else(|| Target::Local {
+            name: self.name.clone(),
+            path: self.path.clone(),
+        })
+    }
 }
 
 /// The real registry and the in-process engine, and the configured remote backends.
@@ -94,13 +107,21 @@ impl ModelLoader for EngineLoader {
     }
 
     fn load(&self, row: &ModelRow) -> Result<Arc<dyn GenerationClient>, String> {
-        if let Some(Target::Remote { backend, model }) = &row.remote {
-            let client = HttpClient::connect(backend, model).map_err(|e| e.to_string())?;
-            return Ok(Arc::new(client));
+        self.open(&row.target())
+    }
+
+    fn open(&self, target: &Target) -> Result<Arc<dyn GenerationClient>, String> {
+        match target {
+            Target::Remote { backend, model } => {
+                let client = HttpClient::connect(backend, model).map_err(|e| e.to_string())?;
+                Ok(Arc::new(client))
+            }
+            Target::Local { name, path } => {
+                let opts = self.options.clone()?;
+                let handle = EngineHandle::load(path, opts).map_err(|e| format!("{e:#}"))?;
+                Ok(Arc::new(LocalClient::new(name.clone(), handle)))
+            }
         }
-        let opts = self.options.clone()?;
-        let handle = EngineHandle::load(&row.path, opts).map_err(|e| format!("{e:#}"))?;
-        Ok(Arc::new(LocalClient::new(row.name.clone(), handle)))
     }
 }
 
@@ -191,5 +212,17 @@ impl ModelLoader for FakeLoader {
 
     fn load(&self, row: &ModelRow) -> Result<Arc<dyn GenerationClient>, String> {
         (self.make)(row)
+    }
+
+    /// The row of that name (or path), else a made-up row of that name.
+    fn open(&self, target: &Target) -> Result<Arc<dyn GenerationClient>, String> {
+        let name = target.name();
+        let row = self
+            .rows
+            .iter()
+            .find(|r| r.name == name || Some(r.path.as_path()) == target.path())
+            .cloned()
+            .unwrap_or_else(|| ModelRow::fake(&name, "Q4_0", 1_000_000, 2048));
+        (self.make)(&row)
     }
 }

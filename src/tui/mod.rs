@@ -5,13 +5,22 @@
 
 pub mod action;
 pub mod app;
+mod app_batch;
+mod app_bench;
+mod app_pull;
+mod app_server;
 mod app_slash;
+pub mod batch;
+pub mod bench;
 pub mod chat;
+pub mod field;
 pub mod gauges;
 pub mod input;
 pub mod keymap;
 pub mod loader;
 pub mod models;
+pub mod pull;
+pub mod server;
 pub mod slash;
 pub mod ui;
 
@@ -71,6 +80,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<u8> {
             keymap,
             settings,
             autoload: Some(cfg.default_model.clone()),
+            config: cfg.clone(),
         },
         Arc::new(loader::EngineLoader::from_config(cfg)),
     );

@@ -15,9 +15,16 @@ pub struct ModelsState {
     /// The loaded model's name and how long it took to load.
     pub active: Option<String>,
     pub load_ms: Option<f64>,
+    /// A pull from the hub in progress (or its last result).
+    pub pull: Option<super::pull::PullState>,
 }
 
 impl ModelsState {
+    /// A pull from the hub is downloading.
+    pub fn pulling(&self) -> bool {
+        self.pull.as_ref().is_some_and(|p| p.running())
+    }
+
     pub fn select(&mut self, delta: i32) {
         if self.rows.is_empty() {
             return;

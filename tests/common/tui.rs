@@ -42,6 +42,7 @@ pub fn app_with(scripts: Vec<Script>, delay: Duration) -> App {
             keymap: Keymap::from_config(&cfg.keymap).unwrap(),
             settings: lmwb::tui::chat_settings(&cfg),
             autoload: Some(MODEL.into()),
+            config: cfg.clone(),
         },
         Arc::new(loader),
     );

@@ -1,9 +1,13 @@
 //! Drawing the workbench: tabs, the gauges strip, the pane in front, the footer and the
 //! help overlay. Drawing reads the App; it never changes it (caches aside).
 
+mod batch;
+mod bench;
 mod chat;
+mod field;
 mod gauges;
 mod models;
+mod server;
 
 use super::action::{bindings, Scope, Tab};
 use super::app::App;
@@ -53,9 +57,15 @@ pub fn draw(f: &mut Frame, app: &App) {
             },
             main,
         ),
-        Tab::Batch => placeholder(f, main, "Batch prompt sets run headless today: lmwb batch prompts.toml (this tab drives them in a later version)."),
-        Tab::Bench => placeholder(f, main, "Benchmarks run headless today: lmwb bench -m MODEL (this tab drives them in a later version)."),
-        Tab::Server => placeholder(f, main, "The HTTP server runs as lmwb serve in a shell (OpenAI and Anthropic APIs); starting and stopping it from this tab is not built yet."),
+        Tab::Batch => batch::draw(f, app, main),
+        Tab::Bench => bench::draw(f, app, main),
+        Tab::Server => server::draw(f, app, main),
+    }
+    if let Some(field) = &app.field {
+        let cursor = field::draw(f, field, main);
+        if !app.help {
+            f.set_cursor_position(cursor);
+        }
     }
     f.render_widget(
         Paragraph::new(footer_line(app, footer.width as usize)),
@@ -94,7 +104,8 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn placeholder(f: &mut Frame, area: Rect, text: &str) {
+/// A dim line in the middle of `area` (an empty tab says what to do).
+pub(super) fn placeholder(f: &mut Frame, area: Rect, text: &str) {
     let [_, mid, _] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(2),
@@ -114,6 +125,15 @@ fn placeholder(f: &mut Frame, area: Rect, text: &str) {
 fn footer_line(app: &App, width: usize) -> Line<'static> {
     let k = |n: &str| app.keymap.keys(n);
     let mut items: Vec<(String, &str)> = vec![(k("help"), "help")];
+    if app.field.is_some() {
+        items = vec![
+            ("enter".into(), "ok"),
+            ("esc".into(), "cancel"),
+            ("tab".into(), "complete"),
+        ];
+        items.push((k("quit"), "quit"));
+        return key_spans(items, width);
+    }
     items.extend(match app.tab {
         Tab::Chat => vec![
             (k("submit"), "send"),
@@ -128,10 +148,18 @@ fn footer_line(app: &App, width: usize) -> Line<'static> {
             (k("load"), "load"),
             (k("unload"), "unload"),
             (k("rescan"), "rescan"),
+            (k("pull"), "pull"),
         ],
-        _ => vec![],
+        Tab::Batch => batch::footer(app),
+        Tab::Bench => bench::footer(app),
+        Tab::Server => server::footer(app),
     });
     items.extend([(k("next_tab"), "next tab"), (k("quit"), "quit")]);
+    key_spans(items, width)
+}
+
+/// Key hints as footer spans, as many as fit in `width`.
+fn key_spans(items: Vec<(String, &str)>, width: usize) -> Line<'static> {
     let mut spans = Vec::new();
     let mut used = 0;
     for (key, what) in items {
@@ -160,11 +188,7 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
         )
     };
-    for (scope, title) in [
-        (Scope::Global, "Everywhere"),
-        (Scope::Chat, "Chat"),
-        (Scope::Models, "Models"),
-    ] {
+    for (scope, title) in Scope::ALL {
         lines.push(head(title));
         for b in bindings().into_iter().filter(|b| b.scope == scope) {
             lines.push(Line::from(vec![
@@ -178,6 +202,12 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         if scope == Scope::Chat {
             lines.push(Line::styled(
                 "  editing: ←/→ ctrl-←/→ home/end backspace delete ctrl-u · mouse wheel scrolls",
+                DIM,
+            ));
+        }
+        if scope == Scope::Global {
+            lines.push(Line::styled(
+                "  in a text field: enter takes it · esc closes it · tab completes a path",
                 DIM,
             ));
         }
