@@ -216,7 +216,10 @@ impl Plan {
                     files,
                     on_disk,
                     action,
-                    renamed: renamed.iter().find(|(i, _)| *i == k).map(|(_, n)| n.clone()),
+                    renamed: renamed
+                        .iter()
+                        .find(|(i, _)| *i == k)
+                        .map(|(_, n)| n.clone()),
                 });
             }
         }

@@ -4,11 +4,11 @@
 //! `--memory-budget`, and unloads after `--ttl` idle.
 
 use super::gen;
-use crate::cli::{SamplingArgs, ServeArgs};
+use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::server::keep::Keep;
 use crate::server::pool::{modified_secs, ModelPool, PoolConfig};
-use crate::server::{self, Defaults, ServedEmbedder, ServedModel, ServerConfig, ServerState};
+use crate::server::{self, ServedEmbedder, ServedModel, ServerConfig, ServerState};
 use crate::tui::loader::{EngineLoader, ModelLoader, ModelRow};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,21 +54,16 @@ pub fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<u8> {
             remote: None,
             fit: None,
         });
-    let nonzero = |n: usize| (n > 0).then_some(n);
+    let base = ServerConfig::from_config(cfg);
     let config = ServerConfig {
         host: args.host,
         port: args.port,
         api_key: args.api_key,
         cors_origins: args.cors_origin,
-        concurrency: args.concurrency.unwrap_or(cfg.max_batch).max(1),
+        concurrency: args.concurrency.map_or(base.concurrency, |n| n.max(1)),
         queue: args.queue,
-        defaults: Defaults {
-            sampling: gen::sampling(&SamplingArgs::default(), cfg),
-            max_tokens: nonzero(cfg.sampling.max_tokens),
-            ..Defaults::default()
-        },
         handle_signals: true,
-        ..ServerConfig::default()
+        ..base
     };
     let pool = ModelPool::new(Some(loader.clone() as Arc<dyn ModelLoader>), pool_config);
     pool.set_loading(&row.name, true);

@@ -87,6 +87,7 @@ async fn run(
     drop(slot);
     let out = result.map_err(|err| embed_error(err, v.single, field))?;
     s.metrics.add_prompt_tokens(out.prompt_tokens);
+    super::request_log::note_prompt_tokens(out.prompt_tokens);
     Ok(out)
 }
 

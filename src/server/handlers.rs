@@ -156,6 +156,7 @@ async fn answer(
             Some(ev) => Some(ev),
         };
         let tools = meta.tools.as_ref().map(ToolStream::new);
+        let trace = running.trace();
         let stream = Stream {
             meta,
             metrics: s.metrics.clone(),
@@ -173,6 +174,7 @@ async fn answer(
             _slot: slot,
             logprobs: Default::default(),
             text_offset: 0,
+            trace,
         };
         return Ok(super::sse::response(stream));
     }

@@ -51,6 +51,18 @@ impl Histogram {
         st.2 += 1;
     }
 
+    /// The sum of the observations and their count.
+    pub fn sum_count(&self) -> (f64, u64) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (st.1, st.2)
+    }
+
+    /// The mean observation, `None` before the first.
+    pub fn mean(&self) -> Option<f64> {
+        let (sum, n) = self.sum_count();
+        (n > 0).then(|| sum / n as f64)
+    }
+
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
@@ -65,6 +77,25 @@ impl Histogram {
         }
         let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", st.1, st.2);
     }
+}
+
+/// What `/metrics` says, typed, summed over routes (the workbench's Server tab shows it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Highlights {
+    /// `lmwb_requests_total`, every route and status.
+    pub requests: u64,
+    /// Of those, the ones answered with a status of 400 or more.
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    /// Generation requests running or queued, and those queued.
+    pub in_flight: usize,
+    pub queued: usize,
+    /// `lmwb_ttft_seconds`: its mean (`None` before the first generation) and count.
+    pub ttft_mean_s: Option<f64>,
+    pub ttft_count: u64,
+    /// `lmwb_inter_token_seconds`' mean.
+    pub itl_mean_s: Option<f64>,
 }
 
 /// The route label of a path: the route's pattern, so ids do not multiply the series.
@@ -112,6 +143,27 @@ impl Metrics {
     /// Tokens read by an embedding request.
     pub fn add_prompt_tokens(&self, n: usize) {
         self.prompt_tokens.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The counters [`Metrics::render`] writes, as numbers.
+    pub fn highlights(&self, limiter: &Limiter) -> Highlights {
+        let (requests, errors) = {
+            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            m.iter().fold((0, 0), |(all, bad), ((_, status), n)| {
+                (all + n, bad + if *status >= 400 { *n } else { 0 })
+            })
+        };
+        Highlights {
+            requests,
+            errors,
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            generated_tokens: self.generated_tokens.load(Ordering::Relaxed),
+            in_flight: limiter.in_flight(),
+            queued: limiter.queued(),
+            ttft_mean_s: self.ttft.mean(),
+            ttft_count: self.ttft.sum_count().1,
+            itl_mean_s: self.inter_token.mean(),
+        }
     }
 
     pub fn render(&self, limiter: &Limiter) -> String {

@@ -18,12 +18,13 @@ pub mod ollama_request;
 pub mod openai;
 pub mod pool;
 pub mod queue;
+pub mod request_log;
 pub mod sse;
 pub mod structured;
 pub mod tools;
 
 use crate::client::GenerationClient;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -77,6 +78,24 @@ pub struct ServerConfig {
     pub handle_signals: bool,
 }
 
+impl ServerConfig {
+    /// What the config file sets for a server: the sampling defaults and `max_tokens` of
+    /// `[sampling]`, and `max_batch` generations at once. `lmwb serve` and the workbench's
+    /// Server tab both start from this, so they answer alike.
+    pub fn from_config(cfg: &crate::config::Config) -> ServerConfig {
+        let sampling = crate::commands::gen::sampling(&crate::cli::SamplingArgs::default(), cfg);
+        ServerConfig {
+            concurrency: cfg.max_batch.max(1),
+            defaults: Defaults {
+                sampling,
+                max_tokens: (cfg.sampling.max_tokens > 0).then_some(cfg.sampling.max_tokens),
+                ..Defaults::default()
+            },
+            ..ServerConfig::default()
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
@@ -101,6 +120,8 @@ pub struct ServerState {
     pub defaults: Defaults,
     pub limiter: queue::Limiter,
     pub metrics: Arc<metrics::Metrics>,
+    /// Every request as it ended (the workbench's Server tab shows it live).
+    pub requests: request_log::RequestLog,
     /// Bound to a loopback address: foreign Host names are refused.
     pub loopback: bool,
     cors_origins: Vec<String>,
@@ -128,10 +149,16 @@ impl ServerState {
             defaults: config.defaults.clone(),
             limiter: queue::Limiter::new(config.concurrency, config.queue),
             metrics: Arc::default(),
+            requests: Default::default(),
             cors_origins: config.cors_origins.clone(),
             body_limit: config.body_limit,
             embedders: Default::default(),
         }
+    }
+
+    /// The counters `/metrics` renders, typed.
+    pub fn highlights(&self) -> metrics::Highlights {
+        self.metrics.highlights(&self.limiter)
     }
 
     /// The embedding models served now.
@@ -157,6 +184,7 @@ impl ServerState {
             .iter()
             .find(|e| e.id == id || e.embedder.model_name() == id)
         {
+            request_log::note_model(&e.id);
             return Ok(e.clone());
         }
         let ids: Vec<String> = all.iter().map(|e| e.id.clone()).collect();
@@ -214,7 +242,9 @@ impl ServerState {
                 )
             });
         }
-        self.pool.acquire(id, keep).await
+        let lease = self.pool.acquire(id, keep).await?;
+        request_log::note_model(&lease.model.id);
+        Ok(lease)
     }
 }
 
@@ -349,11 +379,18 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// Count every request by route and status, and give axum's bare 405 an OpenAI body.
+/// Count every request by route and status, log it once its body has been sent (see
+/// [`request_log`]), and give axum's bare 405 an OpenAI body.
 async fn track(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
+    let (start, time) = (std::time::Instant::now(), request_log::clock());
     let route = metrics::route_label(req.uri().path());
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let mut res = next.run(req).await;
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let trace = Arc::new(request_log::Trace::default());
+    let mut res = request_log::Trace::scope(trace.clone(), next.run(req)).await;
     if res.status() == StatusCode::METHOD_NOT_ALLOWED {
         let allow = res.headers().get(axum::http::header::ALLOW).cloned();
         let msg = format!("{method} is not allowed on {path}");
@@ -364,8 +401,19 @@ async fn track(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> R
             res.headers_mut().insert(axum::http::header::ALLOW, a);
         }
     }
-    s.metrics.record(route, res.status().as_u16());
-    res
+    let status = res.status().as_u16();
+    s.metrics.record(route, status);
+    let pending = request_log::Pending {
+        state: s.clone(),
+        time,
+        method: method.to_string(),
+        path,
+        status,
+        client,
+        start,
+        trace,
+    };
+    res.map(|body| request_log::Tracked::wrap(body, pending))
 }
 
 /// A running server.
@@ -459,6 +507,7 @@ pub fn serve(config: ServerConfig, state: ServerState) -> std::io::Result<Server
                         }
                     }
                 };
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stop)
                     .await

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::metrics::Metrics;
+use super::request_log::Trace;
 use crate::client::GenerationClient;
 use crate::engine::{CancelToken, Event, GenerateRequest};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,14 +91,31 @@ pub struct Running {
     finished: bool,
     metrics: Arc<Metrics>,
     last_token: Option<Instant>,
+    /// The request's log trace: the model and tokens go there too.
+    trace: Option<Arc<Trace>>,
 }
 
 impl Running {
+    /// Start `req` for the request being handled (its trace is this task's).
     pub fn start(
         client: &dyn GenerationClient,
         req: GenerateRequest,
         metrics: &Arc<Metrics>,
     ) -> Running {
+        Running::traced(client, req, metrics, Trace::current())
+    }
+
+    /// Start `req` for the request `trace` logs (a response body's stream runs outside the
+    /// handler's task scope, so it passes the trace on).
+    pub fn traced(
+        client: &dyn GenerationClient,
+        req: GenerateRequest,
+        metrics: &Arc<Metrics>,
+        trace: Option<Arc<Trace>>,
+    ) -> Running {
+        if let Some(t) = &trace {
+            t.default_model(client.model_name());
+        }
         let generation = client.generate(req);
         let hold = client.hold();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -118,7 +136,13 @@ impl Running {
             finished: false,
             metrics: metrics.clone(),
             last_token: None,
+            trace,
         }
+    }
+
+    /// The trace of the request this generation serves.
+    pub fn trace(&self) -> Option<Arc<Trace>> {
+        self.trace.clone()
     }
 
     /// The next event; `None` once the engine dropped its sender.
@@ -134,6 +158,9 @@ impl Running {
             Some(Event::Done(stats)) => {
                 self.finished = true;
                 self.metrics.add_tokens(stats);
+                if let Some(t) = &self.trace {
+                    t.add(stats);
+                }
                 self.metrics.ttft.observe(stats.ttft_ms / 1000.0);
             }
             None | Some(Event::Error(_)) => self.finished = true,

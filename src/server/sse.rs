@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::queue::{Running, Slot};
+use super::request_log::Trace;
 use super::structured::{self, Pending};
 use super::tools::{Active, ToolStream};
 use crate::chat::reasoning::{Channel, ChannelParser, Piece};
@@ -251,6 +252,9 @@ pub struct Stream {
     pub usage: Usage,
     pub done: bool,
     pub _slot: Slot,
+    /// The request's log trace, for the choices started after the first (the body's
+    /// stream runs outside the handler's task, where [`Running::start`] finds it).
+    pub trace: Option<Arc<Trace>>,
 }
 
 impl Stream {
@@ -265,10 +269,11 @@ impl Stream {
                 None => match self.running.as_mut() {
                     Some(r) => r.next().await,
                     None => {
-                        let mut r = Running::start(
+                        let mut r = Running::traced(
                             self.client.as_ref(),
                             self.request.clone(),
                             &self.metrics,
+                            self.trace.clone(),
                         );
                         let ev = r.next().await;
                         self.running = Some(r);

@@ -79,6 +79,7 @@ pub enum BatchAction {
     Prev,
     Next,
     View,
+    Close,
 }
 
 /// The Bench tab's actions.
@@ -270,7 +271,13 @@ pub fn bindings() -> Vec<Binding> {
             "batch_view",
             Batch,
             A::Batch(BatchAction::View),
-            "open the item's output (esc closes it)",
+            "open the item's output (markdown, as in the chat)",
+        ),
+        b(
+            "batch_close",
+            Batch,
+            A::Batch(BatchAction::Close),
+            "close the output",
         ),
         b("bench_prev", Bench, A::Bench(BenchAction::Prev), "move up the form"),
         b("bench_next", Bench, A::Bench(BenchAction::Next), "move down the form"),

@@ -469,6 +469,7 @@ impl App {
             self.models.error = Some(msg);
             return;
         }
+        self.server_model_swap();
         self.unload();
         self.models.error = None;
         self.models.loading = Some((row.name.clone(), Instant::now()));
@@ -502,6 +503,7 @@ impl App {
                 if std::mem::take(&mut self.chat.pending) {
                     self.generate();
                 }
+                self.server_model_loaded();
             }
             Err(e) => {
                 let msg = format!("cannot load {name}: {e}");
@@ -509,6 +511,7 @@ impl App {
                     self.chat.notice(msg.clone());
                 }
                 self.models.error = Some(msg);
+                self.server_model_loaded();
             }
         }
     }
@@ -516,6 +519,7 @@ impl App {
     pub fn unload(&mut self) {
         self.chat.stop();
         self.client = None;
+        self.server_model_gone();
         self.models.active = None;
         self.models.load_ms = None;
         self.gauges.kv = None;

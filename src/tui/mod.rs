@@ -13,6 +13,7 @@ mod app_slash;
 pub mod batch;
 pub mod bench;
 pub mod chat;
+pub mod complete;
 pub mod field;
 pub mod gauges;
 pub mod input;
@@ -88,7 +89,14 @@ pub fn run(cfg: &Config) -> anyhow::Result<u8> {
 
     let mut terminal = ratatui::init(); // raw mode, alternate screen, restoring panic hook
     let previous = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
+        // A background thread's panic (caught or not) must not tear the screen down or
+        // print over it: it goes to the log, and that thread's work reports an error.
+        if std::thread::current().id() != ui_thread {
+            tracing::error!("a background thread panicked: {info}");
+            return;
+        }
         restore_extras();
         previous(info);
     }));

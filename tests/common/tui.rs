@@ -18,6 +18,11 @@ pub const BROKEN: &str = "broken-model.q4_0";
 /// An App whose models stream `scripts` (the same list for each load), with `delay`
 /// between tokens; `MODEL` is loaded at start.
 pub fn app_with(scripts: Vec<Script>, delay: Duration) -> App {
+    app_with_config(scripts, delay, Config::defaults())
+}
+
+/// As [`app_with`], with the configuration given (a `runs_dir` in a temporary folder …).
+pub fn app_with_config(scripts: Vec<Script>, delay: Duration, cfg: Config) -> App {
     let rows = vec![
         ModelRow::fake(MODEL, "Q4_1", 134_515_008, 8192),
         ModelRow::fake(OTHER, "Q8_0", 494_032_768, 32768),
@@ -36,7 +41,6 @@ pub fn app_with(scripts: Vec<Script>, delay: Duration) -> App {
             Ok(Arc::new(c) as Arc<dyn GenerationClient>)
         }),
     };
-    let cfg = Config::defaults();
     let mut app = App::new(
         AppOptions {
             keymap: Keymap::from_config(&cfg.keymap).unwrap(),

@@ -67,7 +67,7 @@ fn stats_line(t: &Turn) -> Option<Line<'static>> {
 }
 
 /// A turn's lines at `width`; returns them and the number of code blocks it holds.
-fn turn_lines(
+pub(super) fn turn_lines(
     t: &Turn,
     width: usize,
     first_block: usize,
@@ -123,11 +123,10 @@ fn turn_lines(
                         }
                         i += 1;
                     }
-                    let label = format!(
-                        "reasoning ({}) · {} tokens",
-                        names.join(", "),
-                        t.reasoning_tokens
-                    );
+                    let mut label = format!("reasoning ({})", names.join(", "));
+                    if t.reasoning_tokens > 0 {
+                        label.push_str(&format!(" · {} tokens", t.reasoning_tokens));
+                    }
                     if show_reasoning {
                         lines.push(Line::styled(format!("▾ {label}"), DIM));
                         lines.extend(dimmed(

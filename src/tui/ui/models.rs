@@ -4,6 +4,7 @@ use crate::models::fit::Verdict;
 use crate::tui::gauges::bytes;
 use crate::tui::keymap::Keymap;
 use crate::tui::models::ModelsState;
+use crate::tui::pull::PullState;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -66,7 +67,12 @@ impl Widget for ModelsView<'_> {
                     Err(_) => Row::new(vec![
                         mark,
                         Cell::from(r.name.clone()),
-                        Cell::from("unreadable").style(Style::new().fg(Color::Red)),
+                        Cell::from(if r.remote.is_some() {
+                            "unreachable"
+                        } else {
+                            "unreadable"
+                        })
+                        .style(Style::new().fg(Color::Red)),
                     ]),
                 }
             })
@@ -93,6 +99,9 @@ impl Widget for ModelsView<'_> {
         StatefulWidget::render(table, list, buf, &mut state);
 
         let mut lines: Vec<Line> = Vec::new();
+        if let Some(p) = &m.pull {
+            lines.extend(pull_lines(p, detail.width as usize));
+        }
         if let Some((name, since)) = &m.loading {
             let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
             let ms = since.elapsed().as_millis();
@@ -166,7 +175,11 @@ impl Widget for ModelsView<'_> {
                     }
                 }
                 Err(e) => lines.push(Line::styled(
-                    format!("cannot read: {e}"),
+                    if r.remote.is_some() {
+                        format!("unreachable: {e}")
+                    } else {
+                        format!("cannot read: {e}")
+                    },
                     Style::new().fg(Color::Red),
                 )),
             }
@@ -181,10 +194,11 @@ impl Widget for ModelsView<'_> {
             }
         }
         let hint = format!(
-            " {} load · {} unload · {} rescan ",
+            " {} load · {} unload · {} rescan · {} pull ",
             self.keymap.keys("load"),
             self.keymap.keys("unload"),
-            self.keymap.keys("rescan")
+            self.keymap.keys("rescan"),
+            self.keymap.keys("pull")
         );
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
@@ -196,4 +210,48 @@ impl Widget for ModelsView<'_> {
             )
             .render(detail, buf);
     }
+}
+
+/// A pull's lines: a bar while it downloads, then what it gave or why it failed.
+fn pull_lines(p: &PullState, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for n in p.notes.iter().rev().take(2).rev() {
+        out.push(Line::styled(format!("pull: {n}"), DIM));
+    }
+    match &p.result {
+        None => {
+            let bar_w = width.saturating_sub(50).clamp(10, 40);
+            let filled = (p.ratio() * bar_w as f64).round() as usize;
+            let file = if p.file.is_empty() {
+                format!("pulling {}…", p.spec)
+            } else {
+                format!("pulling {}", p.file)
+            };
+            out.push(Line::from(vec![
+                Span::styled(file, Style::new().fg(Color::Yellow)),
+                Span::raw(" ["),
+                Span::styled("=".repeat(filled), Style::new().fg(Color::Green)),
+                Span::raw(" ".repeat(bar_w - filled)),
+                Span::raw(format!(
+                    "] {:.0}% {} / {} · {}/s",
+                    p.ratio() * 100.0,
+                    bytes(p.pos),
+                    bytes(p.total),
+                    bytes(p.rate() as u64)
+                )),
+            ]));
+        }
+        Some(Ok((name, path))) => out.push(Line::styled(
+            format!(
+                "pulled {name} → {} (in the list now; enter loads it)",
+                path.display()
+            ),
+            Style::new().fg(Color::Green),
+        )),
+        Some(Err(e)) => out.push(Line::styled(
+            format!("pull {} failed: {e}", p.spec),
+            Style::new().fg(Color::Red),
+        )),
+    }
+    out
 }
