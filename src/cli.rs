@@ -272,13 +272,7 @@ pub struct Window(pub Option<usize>);
 impl std::str::FromStr for Window {
     type Err = String;
     fn from_str(s: &str) -> Result<Window, String> {
-        match s.trim() {
-            "none" | "0" => Ok(Window(None)),
-            n => n
-                .parse::<usize>()
-                .map(|n| Window(Some(n)))
-                .map_err(|_| format!("`{n}` is not a number of KV entries or `none`")),
-        }
+        crate::bench::long::parse_window(s).map(Window)
     }
 }
 
@@ -321,9 +315,9 @@ pub struct BenchArgs {
     /// Requests in latency mode (vLLM's --num-prompts).
     #[arg(long, alias = "num-prompts", default_value_t = 10)]
     pub requests: usize,
-    /// Long mode: one long run per value (repeatable; `none` or 0: no window). An
-    /// unwindowed run is always measured beside the windowed ones.
-    #[arg(long = "max-kv-size", value_name = "N|none")]
+    /// Long mode: one long run per value (repeatable or a comma list; `none` or 0: no
+    /// window). An unwindowed run is always measured beside the windowed ones.
+    #[arg(long = "max-kv-size", value_name = "N|none", value_delimiter = ',')]
     pub max_kv_size: Vec<Window>,
     /// Tokens each long run generates.
     #[arg(long, default_value_t = 4096)]

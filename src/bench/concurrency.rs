@@ -154,6 +154,7 @@ pub fn run(
             "{}: concurrency: {n} streams: {:.2} tok/s aggregate, {:.2} ± {:.2} tok/s per stream",
             ctx.name, r.aggregate_tok_s, r.per_stream_tok_s.mean, r.per_stream_tok_s.sd
         )));
+        progress(Progress::Concurrency(&r));
         results.push(r);
     }
     // Levels measured before N = 1 get their speedup now.

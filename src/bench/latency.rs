@@ -102,5 +102,6 @@ pub fn run(
         "{}: latency: TTFT p50 {:.1} ms, TPOT p50 {:.2} ms, ITL p99 {:.2} ms",
         ctx.name, res.ttft_ms.p50, res.tpot_ms.p50, res.itl_ms.p99
     )));
+    progress(Progress::Latency(&res));
     Ok(res)
 }

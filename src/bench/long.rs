@@ -74,6 +74,25 @@ pub fn window_label(w: Option<usize>) -> String {
     w.map_or_else(|| "none".into(), |w| w.to_string())
 }
 
+/// One `--max-kv-size` value: a number of entries, or `none` / `0` for no window.
+pub fn parse_window(s: &str) -> Result<Option<usize>, String> {
+    match s.trim() {
+        "none" | "0" => Ok(None),
+        n => n
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| format!("`{n}` is not a number of KV entries or `none`")),
+    }
+}
+
+/// A comma list of `--max-kv-size` values (`256,512,none`).
+pub fn parse_windows(s: &str) -> Result<Vec<Option<usize>>, String> {
+    if s.trim().is_empty() {
+        return Err("no window given: write sizes like `256,512,none`".into());
+    }
+    s.split(',').map(parse_window).collect()
+}
+
 /// The runs to make: windows ascending, then the unwindowed one (always present).
 pub fn plan(cfg: &BenchConfig) -> Vec<Option<usize>> {
     if cfg.windows.is_empty() {
@@ -185,6 +204,7 @@ pub fn run(
             r.rss_growth_pct
                 .map_or("-".into(), |x| format!("{x:+.1} %")),
         )));
+        progress(Progress::Long(&r));
         out.push(r);
     }
     Ok(out)

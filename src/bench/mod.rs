@@ -17,15 +17,17 @@ pub mod long;
 pub mod plots;
 pub mod provenance;
 pub mod report;
+pub mod session;
 pub mod standard;
 pub mod stats;
 
 use crate::client::GenerationClient;
-use crate::engine::{EngineError, Event, GenerateRequest, Prompt, Stats};
+use crate::engine::{CancelToken, EngineError, Event, GenerateRequest, Prompt, Stats};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 /// Why a benchmark could not run.
 #[derive(thiserror::Error, Debug)]
@@ -36,7 +38,7 @@ pub enum BenchError {
         #[source]
         source: EngineError,
     },
-    #[error("{model}: this backend takes no token-id prompts, which exact-length benchmarks need")]
+    #[error("{model}: this backend takes no token-id prompts, which exact-length benchmarks need; benchmark a local model, or a backend with kind = \"openai\" (Ollama serves one at /v1)")]
     NoTokenPrompts { model: String },
     #[error("{model}: --max-kv-size {max} is larger than the model's context of {context} tokens; use at most {context}")]
     WindowTooLarge {
@@ -63,6 +65,16 @@ pub enum BenchError {
     Write { path: String, why: String },
     #[error("cannot draw {path}: {why}")]
     Plot { path: String, why: String },
+    #[error("cannot create {path}: {why}")]
+    CreateDir { path: String, why: String },
+    /// Loading or connecting to a model failed (`why` names the model).
+    #[error("{why}")]
+    Open { model: String, why: String },
+    #[error("no model to benchmark: choose at least one")]
+    NoModels,
+    /// The cancel token fired; nothing of the report was written.
+    #[error("the benchmark was cancelled; no report was written")]
+    Cancelled,
 }
 
 /// What to measure (the CLI fills it from flags; the TUI from its form).
@@ -114,16 +126,30 @@ impl Default for BenchConfig {
     }
 }
 
-/// Where a benchmark is, for a progress line or a live view.
+/// Where a benchmark is, for a progress line or a live view. Per model, in this order:
+/// `Model`, then `Message`s around each step, `Test` per pp/tg test, `Latency`,
+/// `Concurrency` per level, `Block`s and a `Long` per long run, and `Checks` last.
 #[derive(Debug)]
 pub enum Progress<'a> {
     /// A step starts or ends (one line for stderr).
     Message(String),
+    /// A model is about to be loaded or connected to ([`session::BenchModel::name`]).
+    Model(&'a str),
+    /// A pp/tg test finished.
+    Test(&'a standard::TestResult),
+    /// The latency requests finished.
+    Latency(&'a latency::LatencyResult),
+    /// One level of concurrent streams finished.
+    Concurrency(&'a concurrency::ConcurrencyResult),
     /// A long run finished a block.
     Block {
         window: Option<usize>,
         block: &'a long::Block,
     },
+    /// A long run finished.
+    Long(&'a long::LongRun),
+    /// The PASS/FAIL checks of the model's long runs (empty without long runs).
+    Checks(&'a [long::Check]),
 }
 
 /// Everything measured on one model.
@@ -139,14 +165,16 @@ pub struct ModelResults {
     pub checks: Vec<long::Check>,
 }
 
-/// Run every mode the config asks for on one model.
+/// Run every mode the config asks for on one model; `cancel` stops it between steps and
+/// mid-generation ([`BenchError::Cancelled`]).
 pub fn run_model(
     client: &dyn GenerationClient,
     meta: provenance::ModelMeta,
     cfg: &BenchConfig,
     progress: &mut dyn FnMut(Progress),
+    cancel: &CancelToken,
 ) -> Result<ModelResults, BenchError> {
-    let mut ctx = Ctx::new(client, cfg.seed)?;
+    let mut ctx = Ctx::new(client, cfg.seed)?.cancellable(cancel.clone());
     long::validate(&ctx, cfg)?;
     let standard = if cfg.standard {
         standard::run(&mut ctx, cfg, progress)?
@@ -160,6 +188,7 @@ pub fn run_model(
     let concurrency = concurrency::run(&mut ctx, cfg, progress)?;
     let long = long::run(&mut ctx, cfg, progress)?;
     let checks = long::checks(&long, ctx.context);
+    progress(Progress::Checks(&checks));
     Ok(ModelResults {
         model: meta,
         standard,
@@ -176,9 +205,14 @@ pub struct Ctx<'a> {
     pub name: String,
     pub vocab: usize,
     pub context: usize,
+    /// Checked before every generation and while one runs.
+    pub cancel: CancelToken,
     rng: StdRng,
     recent_firsts: Vec<u32>,
 }
+
+/// How often a running generation looks at the cancel token between events.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// Prompts whose first token a new random prompt avoids (more than the engine keeps idle
 /// KV caches by default).
@@ -196,10 +230,26 @@ impl<'a> Ctx<'a> {
             client,
             vocab,
             context: client.context_length().unwrap_or(usize::MAX),
+            cancel: CancelToken::default(),
             rng: StdRng::seed_from_u64(seed),
             recent_firsts: Vec::new(),
             name,
         })
+    }
+
+    /// Stop with [`BenchError::Cancelled`] when `cancel` fires.
+    pub fn cancellable(mut self, cancel: CancelToken) -> Ctx<'a> {
+        self.cancel = cancel;
+        self
+    }
+
+    /// [`BenchError::Cancelled`] once the cancel token fired.
+    pub fn check_cancel(&self) -> Result<(), BenchError> {
+        if self.cancel.is_cancelled() {
+            Err(BenchError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// `n` random token ids (as llama-bench's prompts), the first one unlike `avoid` and
@@ -245,7 +295,8 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// Send `tokens` and time every event as it arrives.
+    /// Send `tokens` and time every event as it arrives. A cancel (checked before sending
+    /// and between events) cancels the generation and waits for its end.
     pub fn timed(
         &self,
         tokens: Vec<u32>,
@@ -258,6 +309,7 @@ impl<'a> Ctx<'a> {
         req.max_tokens = Some(max_tokens);
         req.max_kv_size = max_kv_size;
         req.ignore_eos = true;
+        self.check_cancel()?;
         let t0 = Instant::now();
         let gen = self.client.generate(req);
         let mut t = Timed {
@@ -266,7 +318,15 @@ impl<'a> Ctx<'a> {
             done_ms: 0.0,
             stats: None,
         };
-        for ev in gen.events.iter() {
+        loop {
+            let ev = match gen.events.recv_timeout(CANCEL_POLL) {
+                Ok(ev) => ev,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.stop_if_cancelled(&gen)?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let now = t0.elapsed().as_secs_f64() * 1000.0;
             match ev {
                 Event::Started { cached_tokens, .. } => t.cached_tokens = cached_tokens,
@@ -282,6 +342,7 @@ impl<'a> Ctx<'a> {
                 }
                 Event::Error(e) => return Err(self.engine_err(e)),
             }
+            self.stop_if_cancelled(&gen)?;
         }
         let Some(stats) = &t.stats else {
             return Err(self.engine_err(EngineError::Gone));
@@ -293,6 +354,20 @@ impl<'a> Ctx<'a> {
             });
         }
         Ok(t)
+    }
+
+    /// When the cancel token fired: cancel `gen`, wait for its end, and say so.
+    fn stop_if_cancelled(&self, gen: &crate::engine::Generation) -> Result<(), BenchError> {
+        if !self.cancel.is_cancelled() {
+            return Ok(());
+        }
+        gen.cancel.cancel();
+        for ev in gen.events.iter() {
+            if matches!(ev, Event::Done(_) | Event::Error(_)) {
+                break;
+            }
+        }
+        Err(BenchError::Cancelled)
     }
 
     /// [`Self::timed`] that must find exactly `want` tokens cached.

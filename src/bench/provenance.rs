@@ -1,5 +1,7 @@
 //! Where a benchmark ran and on what: machine, lmwb build, model file.
 
+use crate::client::{GenerationClient, Target};
+use crate::engine::model::ModelInfo;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
@@ -67,6 +69,65 @@ pub struct ModelMeta {
     /// CPU threads the engine computes with.
     pub threads: usize,
     pub load_ms: f64,
+}
+
+impl ModelMeta {
+    /// A model loaded in-process from `path` (`sha256` of the file; none for a folder).
+    pub fn local(
+        name: &str,
+        path: &Path,
+        info: &ModelInfo,
+        device: &str,
+        threads: usize,
+        load_ms: f64,
+    ) -> ModelMeta {
+        ModelMeta {
+            name: name.to_string(),
+            path: path.display().to_string(),
+            sha256: path.is_file().then(|| sha256_file(path).ok()).flatten(),
+            arch: info.arch.clone(),
+            quantization: info.quant.clone(),
+            load_notes: info.notes.clone(),
+            params: info.params,
+            size_bytes: info.size_bytes,
+            context_length: info.context_length,
+            device: device.to_string(),
+            threads,
+            load_ms,
+        }
+    }
+
+    /// A model on a remote backend (`target`), reached through `client`, connected in
+    /// `load_ms`.
+    pub fn remote(client: &dyn GenerationClient, target: &Target, load_ms: f64) -> ModelMeta {
+        let (base, kind) = match target {
+            Target::Remote { backend, .. } => (backend.base(), backend.kind.as_str()),
+            Target::Local { .. } => (target.location(), "?"),
+        };
+        let mut notes = vec![format!(
+            "served by {base}; times are measured by lmwb's HTTP client"
+        )];
+        if !client.vocab_listed() {
+            notes.push(format!(
+                "the server does not list the vocabulary size: prompt token ids are drawn below {}",
+                crate::client::FALLBACK_VOCAB
+            ));
+        }
+        ModelMeta {
+            name: client.model_name().to_string(),
+            path: target.location(),
+            sha256: None,
+            arch: format!("remote ({kind})"),
+            quantization: "?".into(),
+            load_notes: notes,
+            params: 0,
+            size_bytes: 0,
+            context_length: client.context_length().unwrap_or(0),
+            device: target.transport(),
+            threads: 0,
+            load_ms,
+        }
+    }
 }
 
 /// sha256 of a file, lowercase hex.

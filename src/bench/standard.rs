@@ -112,7 +112,7 @@ pub fn run(
             ctx.name,
             tok_s.mean_sd(2)
         )));
-        out.push(TestResult {
+        let r = TestResult {
             test: name,
             kind,
             tokens: n,
@@ -120,7 +120,9 @@ pub fn run(
             samples_tok_s,
             samples_ms,
             tok_s,
-        });
+        };
+        progress(Progress::Test(&r));
+        out.push(r);
     }
     Ok(out)
 }

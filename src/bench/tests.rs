@@ -38,11 +38,17 @@ fn standard_and_latency_measure_every_repetition_with_exact_sizes() {
         ..BenchConfig::default()
     };
     let mut lines = Vec::new();
-    let r = run_model(&client, meta(), &cfg, &mut |p| {
-        if let Progress::Message(m) = p {
-            lines.push(m)
-        }
-    })
+    let r = run_model(
+        &client,
+        meta(),
+        &cfg,
+        &mut |p| {
+            if let Progress::Message(m) = p {
+                lines.push(m)
+            }
+        },
+        &CancelToken::default(),
+    )
     .unwrap();
     let names: Vec<_> = r.standard.iter().map(|t| t.test.as_str()).collect();
     assert_eq!(names, ["pp32", "tg16"]);
@@ -82,7 +88,7 @@ fn a_window_larger_than_the_context_is_refused_before_anything_runs() {
         windows: vec![Some(4096)],
         ..BenchConfig::default()
     };
-    let e = run_model(&client, meta(), &cfg, &mut |_| {}).unwrap_err();
+    let e = run_model(&client, meta(), &cfg, &mut |_| {}, &CancelToken::default()).unwrap_err();
     assert!(
         e.to_string()
             .contains("larger than the model's context of 2048"),
@@ -190,7 +196,7 @@ fn concurrency_runs_n_streams_per_level_and_reports_speedup_over_one() {
         concurrency: vec![2, 1, 3],
         ..BenchConfig::default()
     };
-    let r = run_model(&client, meta(), &cfg, &mut |_| {}).unwrap();
+    let r = run_model(&client, meta(), &cfg, &mut |_| {}, &CancelToken::default()).unwrap();
     assert!(r.standard.is_empty() && r.latency.is_none());
     let levels: Vec<usize> = r.concurrency.iter().map(|c| c.streams).collect();
     assert_eq!(levels, [2, 1, 3]);
@@ -265,4 +271,25 @@ fn random_prompts_never_start_like_a_recent_one() {
         d.dedup();
         assert_eq!(d.len(), w.len(), "a first token repeats within {w:?}");
     }
+}
+
+#[test]
+fn windows_parse_as_max_kv_size_takes_them() {
+    assert_eq!(
+        long::parse_windows("256, 512,none,0").unwrap(),
+        [Some(256), Some(512), None, None]
+    );
+    let e = long::parse_windows("256,big").unwrap_err();
+    assert_eq!(e, "`big` is not a number of KV entries or `none`");
+    assert!(long::parse_windows(" ")
+        .unwrap_err()
+        .contains("256,512,none"));
+    use clap::Parser;
+    let cli =
+        crate::cli::Cli::try_parse_from(["lmwb", "bench", "--max-kv-size", "64,none"]).unwrap();
+    let Some(crate::cli::Command::Bench(b)) = cli.command else {
+        panic!("bench")
+    };
+    let w: Vec<_> = b.max_kv_size.iter().map(|w| w.0).collect();
+    assert_eq!(w, [Some(64), None]);
 }

@@ -323,6 +323,10 @@ impl GenerationClient for HttpClient {
         }
     }
 
+    fn vocab_listed(&self) -> bool {
+        HttpClient::vocab_listed(self)
+    }
+
     fn generate(&self, mut req: GenerateRequest) -> Generation {
         // As the engine does: a request without a seed gets one, sent and reported, so the
         // run can be repeated (servers that honour `seed` give the same text again).

@@ -29,6 +29,11 @@ pub trait GenerationClient: Send + Sync {
     fn vocab_size(&self) -> Option<usize> {
         None
     }
+    /// Whether [`Self::vocab_size`] is the model's own (false: a server that does not list
+    /// it, whose token ids are drawn below [`FALLBACK_VOCAB`]).
+    fn vocab_listed(&self) -> bool {
+        true
+    }
     /// The source of the chat template chat prompts are rendered with, when known (the
     /// server reads the model's tool-call format from it).
     fn chat_template(&self) -> Option<&str> {
@@ -58,6 +63,9 @@ impl<T: GenerationClient + ?Sized> GenerationClient for std::sync::Arc<T> {
     }
     fn vocab_size(&self) -> Option<usize> {
         (**self).vocab_size()
+    }
+    fn vocab_listed(&self) -> bool {
+        (**self).vocab_listed()
     }
     fn chat_template(&self) -> Option<&str> {
         (**self).chat_template()

@@ -541,6 +541,10 @@ impl GenerationClient for Leased {
         self.inner.vocab_size()
     }
 
+    fn vocab_listed(&self) -> bool {
+        self.inner.vocab_listed()
+    }
+
     fn chat_template(&self) -> Option<&str> {
         self.inner.chat_template()
     }
