@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::tui::{app_with_config, screen, MODEL, OTHER};
+use common::tui::{screen, MODEL, OTHER};
 use insta::assert_snapshot;
 use lmwb::client::fake::Script;
-use lmwb::config::Config;
 use lmwb::tui::action::{Action, BatchAction, Edit, Tab};
 use lmwb::tui::app::App;
 use lmwb::tui::batch::ItemState;
@@ -23,9 +22,7 @@ fn folder(name: &str) -> PathBuf {
 }
 
 fn app_in(dir: &Path, scripts: Vec<Script>, delay: Duration) -> App {
-    let mut cfg = Config::defaults();
-    cfg.runs_dir = dir.join("runs").display().to_string();
-    let mut a = app_with_config(scripts, delay, cfg);
+    let mut a = common::tui::app_in(scripts, delay, &dir.join("runs"));
     a.dispatch(Action::Show(Tab::Batch));
     a
 }

@@ -88,38 +88,7 @@ pub fn screen(app: &App, w: u16, h: u16) -> String {
 /// [`app_with`] whose configuration writes under `runs_dir` (reports, logs), as
 /// `runs_dir` in config.toml would.
 pub fn app_in(scripts: Vec<Script>, delay: Duration, runs_dir: &std::path::Path) -> App {
-    let rows = vec![
-        ModelRow::fake(MODEL, "Q4_1", 134_515_008, 8192),
-        ModelRow::fake(OTHER, "Q8_0", 494_032_768, 32768),
-        ModelRow::fake(BROKEN, "Q4_0", 1_000_000, 2048),
-    ];
-    let loader = FakeLoader {
-        rows,
-        make: Box::new(move |row| {
-            if row.name == BROKEN {
-                return Err("tensor blk.0.attn_q.weight is truncated: the file is incomplete; download it again".into());
-            }
-            let context = row.info.as_ref().map_or(2048, |i| i.context_length);
-            let c = FakeClient::new(&row.name, scripts.clone())
-                .with_delay(delay)
-                .with_context(context);
-            Ok(Arc::new(c) as Arc<dyn GenerationClient>)
-        }),
-    };
     let mut cfg = Config::defaults();
     cfg.runs_dir = runs_dir.display().to_string();
-    let mut app = App::new(
-        AppOptions {
-            keymap: Keymap::from_config(&cfg.keymap).unwrap(),
-            settings: lmwb::tui::chat_settings(&cfg),
-            autoload: Some(MODEL.into()),
-            config: cfg.clone(),
-        },
-        Arc::new(loader),
-    );
-    assert!(
-        app.settle(Duration::from_secs(10)),
-        "the fake model did not load"
-    );
-    app
+    app_with_config(scripts, delay, cfg)
 }

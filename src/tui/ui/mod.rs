@@ -15,7 +15,7 @@ use super::slash::COMMANDS;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
 use ratatui::Frame;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -101,23 +101,6 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(
         Paragraph::new(Line::styled(right, Style::new().fg(Color::Green))),
         r,
-    );
-}
-
-/// A dim line in the middle of `area` (an empty tab says what to do).
-pub(super) fn placeholder(f: &mut Frame, area: Rect, text: &str) {
-    let [_, mid, _] = Layout::vertical([
-        Constraint::Fill(1),
-        Constraint::Length(2),
-        Constraint::Fill(1),
-    ])
-    .areas(area);
-    f.render_widget(
-        Paragraph::new(text)
-            .wrap(Wrap { trim: true })
-            .centered()
-            .style(DIM),
-        mid,
     );
 }
 
