@@ -24,16 +24,7 @@ use std::time::{Duration, Instant};
 const MODEL: &str = "fake";
 
 fn start_with(fake: Arc<FakeClient>, config: ServerConfig) -> (ServerHandle, String) {
-    let model = ServedModel {
-        id: MODEL.into(),
-        client: fake,
-        created: 0,
-        info: None,
-    };
-    let config = ServerConfig { port: 0, ..config };
-    let handle = srv::start(config, vec![model]).expect("the server starts");
-    let addr = handle.addr().to_string();
-    (handle, addr)
+    http::serve_fake(fake, config)
 }
 
 fn start(fake: Arc<FakeClient>) -> (ServerHandle, String) {

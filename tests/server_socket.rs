@@ -6,7 +6,7 @@
 mod http;
 
 use lmwb::client::fake::{FakeClient, Script};
-use lmwb::server::{self, ServedModel, ServerConfig, ServerHandle};
+use lmwb::server::{ServerConfig, ServerHandle};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::sync::Arc;
@@ -15,16 +15,7 @@ use std::time::{Duration, Instant};
 const MODEL: &str = "fake";
 
 fn start(fake: Arc<FakeClient>, config: ServerConfig) -> (ServerHandle, String) {
-    let model = ServedModel {
-        id: MODEL.into(),
-        client: fake,
-        created: 0,
-        info: None,
-    };
-    let config = ServerConfig { port: 0, ..config };
-    let handle = server::start(config, vec![model]).expect("the server starts");
-    let addr = handle.addr().to_string();
-    (handle, addr)
+    http::serve_fake(fake, config)
 }
 
 fn slow(pieces: usize, delay_ms: u64) -> Arc<FakeClient> {

@@ -85,3 +85,21 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// `server::start` on a free port, serving `fake` as the model `"fake"`; the handle and
+/// its `127.0.0.1:PORT`.
+pub fn serve_fake(
+    fake: std::sync::Arc<lmwb::client::fake::FakeClient>,
+    config: lmwb::server::ServerConfig,
+) -> (lmwb::server::ServerHandle, String) {
+    let model = lmwb::server::ServedModel {
+        id: "fake".into(),
+        client: fake,
+        created: 0,
+        info: None,
+    };
+    let config = lmwb::server::ServerConfig { port: 0, ..config };
+    let handle = lmwb::server::start(config, vec![model]).expect("the server starts");
+    let addr = handle.addr().to_string();
+    (handle, addr)
+}
