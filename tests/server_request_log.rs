@@ -77,14 +77,7 @@ fn a_chat_completion_gets_one_entry_with_its_usage() {
     assert_eq!(e.path, "/v1/chat/completions");
     assert_eq!(e.model.as_deref(), Some(MODEL));
     assert_eq!(e.status, 200);
-    assert_eq!(
-        e.prompt_tokens as u64,
-        usage["prompt_tokens"].as_u64().unwrap()
-    );
-    assert_eq!(
-        e.generated_tokens as u64,
-        usage["completion_tokens"].as_u64().unwrap()
-    );
+    http::assert_usage(&e, &usage);
     assert_eq!(e.generated_tokens, 3);
     assert!(e.duration_ms > 0.0);
     assert_eq!(e.time.len(), 8, "HH:MM:SS: {}", e.time);
@@ -127,14 +120,7 @@ fn a_stream_is_timed_to_its_end() {
     let e = entries(&handle, 1).remove(0);
     assert_eq!((e.status, e.path.as_str()), (200, "/v1/chat/completions"));
     assert_eq!(e.model.as_deref(), Some(MODEL));
-    assert_eq!(
-        e.prompt_tokens as u64,
-        usage["prompt_tokens"].as_u64().unwrap()
-    );
-    assert_eq!(
-        e.generated_tokens as u64,
-        usage["completion_tokens"].as_u64().unwrap()
-    );
+    http::assert_usage(&e, &usage);
     assert_eq!(e.generated_tokens, 10);
     // Ten tokens 20 ms apart: the entry covers the whole stream, not just its first event.
     assert!(e.duration_ms >= 190.0, "{e:?}");

@@ -86,14 +86,7 @@ fn serves_the_model_in_use_and_logs_each_request_live() {
         ("POST", "/v1/chat/completions", 200)
     );
     assert_eq!(e.model.as_deref(), Some(MODEL));
-    assert_eq!(
-        e.prompt_tokens as u64,
-        usage["prompt_tokens"].as_u64().unwrap()
-    );
-    assert_eq!(
-        e.generated_tokens as u64,
-        usage["completion_tokens"].as_u64().unwrap()
-    );
+    http::assert_usage(&e, &usage);
     assert_eq!(e.client.unwrap().ip().to_string(), "127.0.0.1");
     let h = &a.server.highlights;
     assert_eq!((h.requests, h.errors), (1, 0));

@@ -103,3 +103,15 @@ pub fn serve_fake(
     let addr = handle.addr().to_string();
     (handle, addr)
 }
+
+/// A request-log entry counts the tokens the response's `usage` reports.
+pub fn assert_usage(e: &lmwb::server::request_log::RequestEntry, usage: &Value) {
+    assert_eq!(
+        (e.prompt_tokens as u64, e.generated_tokens as u64),
+        (
+            usage["prompt_tokens"].as_u64().unwrap(),
+            usage["completion_tokens"].as_u64().unwrap()
+        ),
+        "{e:?} against {usage}"
+    );
+}
