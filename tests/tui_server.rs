@@ -389,3 +389,34 @@ fn snapshot_running_with_requests() {
     };
     assert_snapshot!(screen(&a, 110, 30));
 }
+
+#[test]
+fn the_counters_follow_a_request_in_flight_between_log_entries() {
+    use lmwb::client::fake::Script;
+    let mut a = common::tui::app_with(
+        vec![Script::text("one two three four five six seven eight")],
+        Duration::from_millis(40),
+    );
+    a.dispatch(Action::Show(Tab::Server));
+    server_action(&mut a, ServerAction::Port);
+    type_field(&mut a, "0");
+    let addr = serving(&mut a);
+    let client = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            http::request(&addr, "POST", "/v1/chat/completions", Some(&chat_body(MODEL)))
+        })
+    };
+    let end = Instant::now() + SETTLE;
+    while a.server.highlights.in_flight != 1 {
+        assert!(Instant::now() < end, "the request never showed as in flight");
+        std::thread::sleep(Duration::from_millis(10));
+        a.server.tick();
+    }
+    assert!(a.server.log.is_empty(), "no entry yet: it is still running");
+    assert!(screen(&a, 110, 30).contains("in flight 1"));
+    let (status, _) = client.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(a.server.tick(), "the counters moved");
+    assert_eq!(a.server.highlights.in_flight, 0);
+}

@@ -156,6 +156,10 @@ fn event_loop(
             if gauge_signature(app) != before || app.gauges.active() {
                 app.dirty = true;
             }
+            // The server's in-flight and queued counts move between log entries too.
+            if app.tab == action::Tab::Server && app.server.tick() {
+                app.dirty = true;
+            }
             last_sample = now;
         }
         if app.models.loading.is_some() && now - last_draw >= Duration::from_millis(100) {

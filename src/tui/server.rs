@@ -114,6 +114,13 @@ impl ServerTab {
         self.log.push_back(e);
     }
 
+    /// Read the counters again once a second (the gauges' tick); true when they changed.
+    pub fn tick(&mut self) -> bool {
+        let before = self.highlights.clone();
+        self.refresh();
+        self.highlights != before
+    }
+
     /// Read the running server's counters again.
     pub fn refresh(&mut self) {
         if let Some(h) = &self.handle {
