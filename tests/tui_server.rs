@@ -404,12 +404,20 @@ fn the_counters_follow_a_request_in_flight_between_log_entries() {
     let client = {
         let addr = addr.clone();
         std::thread::spawn(move || {
-            http::request(&addr, "POST", "/v1/chat/completions", Some(&chat_body(MODEL)))
+            http::request(
+                &addr,
+                "POST",
+                "/v1/chat/completions",
+                Some(&chat_body(MODEL)),
+            )
         })
     };
     let end = Instant::now() + SETTLE;
     while a.server.highlights.in_flight != 1 {
-        assert!(Instant::now() < end, "the request never showed as in flight");
+        assert!(
+            Instant::now() < end,
+            "the request never showed as in flight"
+        );
         std::thread::sleep(Duration::from_millis(10));
         a.server.tick();
     }

@@ -44,7 +44,14 @@ fn serve_from_the_server_tab_and_see_the_request() {
     });
     // curl, as a user would.
     let out = std::process::Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "-d"])
+        .args([
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+        ])
         .arg(body.to_string())
         .arg(format!("http://{addr}/v1/chat/completions"))
         .output()
