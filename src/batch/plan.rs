@@ -54,9 +54,20 @@ pub fn resolve_models(
     models: &[ModelSpec],
     cfg: &Config,
 ) -> Result<Vec<ModelRef>, SpecError> {
+    resolve_models_with(spec, models, &|s| {
+        Target::resolve(s, cfg).map_err(|e| e.to_string())
+    })
+}
+
+/// [`resolve_models`] with another resolver (the workbench looks in its model list first).
+pub fn resolve_models_with(
+    spec: &ValidSpec,
+    models: &[ModelSpec],
+    resolve: &dyn Fn(&str) -> Result<Target, String>,
+) -> Result<Vec<ModelRef>, SpecError> {
     let mut out: Vec<ModelRef> = Vec::new();
     for m in models {
-        let target = Target::resolve(&m.spec, cfg).map_err(|e| {
+        let target = resolve(&m.spec).map_err(|e| {
             let from = if m.line.is_some() {
                 "models"
             } else {

@@ -89,7 +89,7 @@ impl App {
                 Some("a batch is running: cancel it (x) before opening another set".into());
             return;
         }
-        let path = complete::expand(&text);
+        let path = crate::config::expand_home(&text);
         self.batch.path = Some(path.clone());
         self.batch_replan(false);
     }

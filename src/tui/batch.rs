@@ -2,7 +2,9 @@
 //! the run and each item's state, the running item's live output, an opened output.
 
 use super::models::ModelsState;
-use crate::batch::plan::{default_out_dir, Action as PlanAction, ModelRef, OnDisk, Plan};
+use crate::batch::plan::{
+    default_out_dir, resolve_models_with, Action as PlanAction, OnDisk, Plan,
+};
 use crate::batch::runner::{Outcome, Summary};
 use crate::batch::spec::ModelSpec;
 use crate::batch::{PlanOptions, Settings, ValidSpec};
@@ -196,20 +198,15 @@ pub fn plan(
             path.display()
         ));
     };
-    let mut refs: Vec<ModelRef> = Vec::new();
-    for m in &specs {
-        let target = match models.rows.iter().find(|r| r.name == m.spec) {
-            Some(row) => row.target(),
-            None => Target::resolve(&m.spec, cfg).map_err(|e| {
-                spec.error(m.line, format!("models: `{}`: {e}", m.spec))
-                    .to_string()
-            })?,
-        };
-        let r = ModelRef::from_target(target);
-        if !refs.iter().any(|o| o.target == r.target) {
-            refs.push(r);
-        }
-    }
+    let refs = resolve_models_with(&spec, &specs, &|name| match models
+        .rows
+        .iter()
+        .find(|r| r.name == name)
+    {
+        Some(row) => Ok(row.target()),
+        None => Target::resolve(name, cfg).map_err(|e| e.to_string()),
+    })
+    .map_err(|e| e.to_string())?;
     let opts = PlanOptions {
         retry_errors,
         ..PlanOptions::default()

@@ -3,16 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// Expand a leading `~/` to the home folder.
-pub fn expand(text: &str) -> PathBuf {
-    match text.strip_prefix("~/") {
-        Some(rest) => dirs::home_dir()
-            .map(|h| h.join(rest))
-            .unwrap_or_else(|| PathBuf::from(text)),
-        None => PathBuf::from(text),
-    }
-}
-
 /// Complete `text`: the longest unambiguous completion, and the names to choose from when
 /// there are several (folders end in `/`). Nothing matches: the text as it was, no names.
 pub fn complete_path(text: &str) -> (String, Vec<String>) {
@@ -23,7 +13,7 @@ pub fn complete_path(text: &str) -> (String, Vec<String>) {
     let dir = if dir_text.is_empty() {
         PathBuf::from(".")
     } else {
-        expand(dir_text)
+        crate::config::expand_home(dir_text)
     };
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .into_iter()
