@@ -69,14 +69,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let [head, body] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
     let mut head_lines = vec![Line::from(plan.headline())];
-    let status = match (&b.run, &b.status) {
-        (Some(r), _) if r.loading.is_some() => Line::styled(
-            format!("loading {}…", r.loading.as_deref().unwrap_or("")),
-            Style::new().fg(Color::Yellow),
-        ),
-        (_, Some(s)) => Line::styled(s.clone(), Style::new().fg(Color::Yellow)),
-        (_, None) => Line::from(""),
+    let loading = b.run.as_ref().and_then(|r| r.loading.as_ref());
+    let status = match (loading, &b.status) {
+        (Some(m), _) => format!("loading {m}…"),
+        (None, Some(s)) => s.clone(),
+        (None, None) => String::new(),
     };
+    let status = Line::styled(status, Style::new().fg(Color::Yellow));
     head_lines.push(Line::styled(b.counts(), Style::new().fg(Color::Cyan)));
     head_lines.push(status);
     f.render_widget(Paragraph::new(head_lines).wrap(Wrap { trim: false }), head);
